@@ -1,0 +1,520 @@
+"""`ModelAccount`: the pure core of one model class — buckets, wait queue, pause and ramp.
+
+No asyncio here: every method takes `now` explicitly; the `Budget` shell applies the
+decisions (wakes waiters, sleeps on the clock until `wake_time`).
+
+**Admission is strict head-of-line in policy order.** The head of the queue is admitted
+as soon as every bucket (and the ramp allowance) covers it, and nobody overtakes it. A
+bounded bypass ("a smaller later lease may go first if that does not delay the head") was
+considered and rejected: the head's admission time is the moment its *binding* bucket
+reaches the head's need, so that bucket has zero slack at that moment, and every lease
+needs some of every bucket (a request, input and output tokens), so any bypasser would
+delay the head. Refunds that make room earlier re-run admission for the head itself. So
+the order is exactly the policy's, starvation is impossible unless the policy itself
+starves (see `PriorityPolicy.aging`), and priority inversion inside the budget cannot
+happen: a waiting lease is never passed by one the policy ranks lower.
+"""
+
+from __future__ import annotations
+
+import math
+
+from orchestrator.budget._window import SlidingSum
+from orchestrator.budget.bucket import EPSILON, TokenBucket
+from orchestrator.budget.errors import LeaseStateError, RequestTooLarge
+from orchestrator.budget.learning import CapacityLearner
+from orchestrator.budget.lease import Lease, LeaseState
+from orchestrator.budget.ramp import Ramp, RampConfig
+from orchestrator.budget.stats import BucketStatistics, ModelClassStatistics
+from orchestrator.limits import AccountingMode, BucketKind, ModelLimits
+from policies.split import LeaseRequest, SplitPolicy
+
+__all__ = ["KINDS", "ModelAccount"]
+
+#: Bucket order used by every (requests, input, output) triple in the budget.
+KINDS = (BucketKind.REQUESTS, BucketKind.INPUT, BucketKind.OUTPUT)
+_INF3 = (math.inf, math.inf, math.inf)
+
+
+class ModelAccount:
+    """The buckets and waiting leases of one model class (e.g. `sonnet-5`).
+
+    `limits=None` means unknown: the class then admits one probe lease at a time until a
+    response's `-limit` headers reveal the limits (`feedback.resync`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limits: ModelLimits | None,
+        *,
+        mode: AccountingMode,
+        policy: SplitPolicy,
+        ramp: RampConfig | None = None,
+        now: float = 0.0,
+    ) -> None:
+        if mode not in ("actual", "legacy"):
+            raise ValueError(f"mode must be 'actual' or 'legacy', got {mode!r}")
+        self.name = name
+        self.mode: AccountingMode = mode
+        self.policy = policy
+        self.queue = policy.new_queue()
+        self.ramp_config = ramp if ramp is not None else RampConfig()
+        self.ramp = Ramp()
+        self.limits: ModelLimits | None = None
+        self.buckets: tuple[TokenBucket, TokenBucket, TokenBucket] | None = None
+        self.learners: tuple[CapacityLearner, CapacityLearner, CapacityLearner] | None = None
+        #: Configured capacities: a lease above one of them can never run.
+        self.hard = _INF3
+        self.paused_until = -math.inf
+        self.last_admit: float | None = None
+        self.in_flight = 0
+        #: actual mode: output reserved by in-flight leases and not yet known to be produced.
+        self.pending_output = 0.0
+        self.waiting: dict[int, Lease] = {}
+        self.waiting_demand = [0.0, 0.0, 0.0]
+        self.granted = [0.0, 0.0, 0.0]
+        self.refunded = [0.0, 0.0, 0.0]
+        self.debt_charged = [0.0, 0.0, 0.0]
+        self.pulled = [0.0, 0.0, 0.0]
+        self.used = (SlidingSum(), SlidingSum(), SlidingSum())
+        self.admitted = 0
+        self.settled = 0
+        self.released = 0
+        self.rate_limited = 0
+        #: Lower `-limit` header values seen once; a second equal reading applies them.
+        self.limit_vote: tuple[int, int, int] | None = None
+        if limits is not None:
+            self.set_limits(limits, now)
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelAccount({self.name!r}, waiting={len(self.waiting)}, in_flight={self.in_flight})"
+        )
+
+    # -- limits ------------------------------------------------------------------------
+
+    def set_limits(self, limits: ModelLimits, now: float) -> None:
+        """Install (or lower) the limits; levels never rise, learned capacities are kept."""
+        self.limits = limits
+        self.hard = (
+            limits.capacity(BucketKind.REQUESTS),
+            limits.capacity(BucketKind.INPUT),
+            limits.capacity(BucketKind.OUTPUT),
+        )
+        if self.buckets is None or self.learners is None:
+            self.buckets = (
+                TokenBucket(self.hard[0], limits.rate(KINDS[0]), now=now),
+                TokenBucket(self.hard[1], limits.rate(KINDS[1]), now=now),
+                TokenBucket(self.hard[2], limits.rate(KINDS[2]), now=now),
+            )
+            self.learners = (
+                CapacityLearner(self.hard[0]),
+                CapacityLearner(self.hard[1]),
+                CapacityLearner(self.hard[2]),
+            )
+            return
+        for i, kind in enumerate(KINDS):
+            self.learners[i].reconfigure(self.hard[i])
+            self.buckets[i].resize(self.learners[i].estimate, now, rate=limits.rate(kind))
+
+    def check(self, lease: Lease) -> None:
+        """Raise `RequestTooLarge` if the lease exceeds a configured capacity."""
+        for i, kind in enumerate(KINDS):
+            if lease.reserved[i] > self.hard[i]:
+                assert self.limits is not None  # hard capacities are finite only with limits
+                raise RequestTooLarge(
+                    task_id=lease.task_id,
+                    model=lease.model,
+                    model_class=self.name,
+                    bucket=kind,
+                    requested=lease.reserved[i],
+                    capacity=self.hard[i],
+                    limit=self.limits.limit(kind),
+                )
+
+    # -- building a lease ----------------------------------------------------------------
+
+    def prepare(
+        self,
+        *,
+        task_id: str,
+        model: str,
+        seq: int,
+        now: float,
+        input_tokens: int,
+        max_tokens: int,
+        output_tokens: int | None = None,
+        priority: int = 0,
+        tail: float = 0.0,
+        group: str | None = None,
+        weight: float = 1.0,
+        max_tokens_cap: int | None = None,
+    ) -> Lease:
+        """Validate and size a lease: cap `max_tokens`, choose the output reservation."""
+        if input_tokens < 0:
+            raise ValueError(f"task {task_id!r}: input_tokens must be >= 0, got {input_tokens}")
+        if max_tokens < 1:
+            raise ValueError(f"task {task_id!r}: max_tokens must be >= 1, got {max_tokens}")
+        if output_tokens is not None and output_tokens < 0:
+            raise ValueError(f"task {task_id!r}: output_tokens must be >= 0, got {output_tokens}")
+        if not weight > 0:
+            raise ValueError(f"task {task_id!r}: weight must be > 0, got {weight}")
+        expected = max_tokens if output_tokens is None else min(output_tokens, max_tokens)
+        buckets = self.buckets
+        out_capacity = buckets[2].capacity if buckets is not None else math.inf
+        capped = self.policy.cap_max_tokens(
+            max_tokens, expected_output=expected, output_capacity=out_capacity
+        )
+        if max_tokens_cap is not None:
+            capped = min(capped, max(max_tokens_cap, expected))
+        capped = max(1, capped)
+        expected = min(expected, capped)
+        reserve_out = capped if self.mode == "legacy" else expected
+        reserved = (1.0, float(input_tokens), float(reserve_out))
+        if buckets is None:
+            share = 1.0
+        else:
+            share = max(
+                1.0 / buckets[0].capacity,
+                reserved[1] / buckets[1].capacity,
+                reserved[2] / buckets[2].capacity,
+            )
+        request = LeaseRequest(
+            task_id=task_id,
+            seq=seq,
+            arrival=now,
+            model_class=self.name,
+            priority=priority,
+            tail=tail,
+            group=group,
+            weight=weight,
+            input_tokens=input_tokens,
+            output_tokens=expected,
+            max_tokens=capped,
+            share=share,
+        )
+        lease = Lease(
+            request=request,
+            model=model,
+            model_class=self.name,
+            max_tokens=capped,
+            reserved=reserved,
+        )
+        self.check(lease)
+        return lease
+
+    # -- admission ---------------------------------------------------------------------
+
+    def _maybe_ramp(self, now: float) -> None:
+        cfg = self.ramp_config
+        if now < self.paused_until or self.ramp.active(now):
+            return
+        if self.last_admit is None:
+            if cfg.on_start:
+                self.ramp.begin(now, fraction=cfg.start_fraction, duration=cfg.duration)
+            # Mark the start as handled, without counting it as an admission for idleness.
+            self.last_admit = now
+        elif (
+            cfg.idle_after is not None
+            and self.in_flight == 0
+            and now - self.last_admit >= cfg.idle_after
+        ):
+            self.ramp.begin(now, fraction=cfg.start_fraction, duration=cfg.duration)
+            self.last_admit = now
+
+    def fits(self, reserved: tuple[float, float, float], now: float) -> bool:
+        """Whether a reservation can be granted at `now` (pause, buckets and ramp)."""
+        if now < self.paused_until:
+            return False
+        buckets = self.buckets
+        if buckets is None:
+            return self.in_flight == 0
+        ramp = self.ramp
+        ramping = ramp.active(now)
+        for i in (0, 1, 2):
+            bucket = buckets[i]
+            # A lease larger than a *learned* capacity goes when the bucket is full, into debt.
+            need = min(reserved[i], bucket.capacity)
+            if not bucket.fits(need, now):
+                return False
+            if (
+                ramping
+                and ramp.allowance(i, bucket.capacity, bucket.rate, now) + EPSILON * max(1.0, need)
+                < need
+            ):
+                return False
+        return True
+
+    def _grant(self, lease: Lease, now: float) -> None:
+        buckets = self.buckets
+        reserved = lease.reserved
+        if buckets is None:
+            lease.charged = False
+        else:
+            granted = self.granted
+            for i in (0, 1, 2):
+                buckets[i].take(reserved[i], now)
+                granted[i] += reserved[i]
+            lease.drawn = (
+                buckets[0].capacity - buckets[0].level(now),
+                buckets[1].capacity - buckets[1].level(now),
+                buckets[2].capacity - buckets[2].level(now),
+            )
+            self.ramp.on_grant(reserved, now)
+            if self.mode == "actual":
+                self.pending_output += reserved[2]
+        lease.state = LeaseState.ACTIVE
+        lease.admitted_at = now
+        self.in_flight += 1
+        self.admitted += 1
+        self.last_admit = now
+
+    def try_admit(self, lease: Lease, now: float) -> bool:
+        """Admit a new lease at once if nobody waits and it fits (the fast path)."""
+        if self.waiting:
+            return False
+        self._maybe_ramp(now)
+        if not self.fits(lease.reserved, now):
+            return False
+        self._grant(lease, now)
+        return True
+
+    def enqueue(self, lease: Lease) -> None:
+        """Queue a lease that could not be admitted at once."""
+        self.waiting[lease.request.seq] = lease
+        self.queue.push(lease.request)
+        demand, reserved = self.waiting_demand, lease.reserved
+        demand[0] += reserved[0]
+        demand[1] += reserved[1]
+        demand[2] += reserved[2]
+
+    def _unqueue(self, lease: Lease) -> None:
+        del self.waiting[lease.request.seq]
+        demand, reserved = self.waiting_demand, lease.reserved
+        demand[0] -= reserved[0]
+        demand[1] -= reserved[1]
+        demand[2] -= reserved[2]
+        if not self.waiting:
+            # Re-zero to stop float drift accumulating across many queue cycles.
+            self.waiting_demand = [0.0, 0.0, 0.0]
+
+    def admit(self, now: float) -> list[Lease]:
+        """Admit waiting leases in policy order while the head fits; returns them."""
+        admitted: list[Lease] = []
+        if not self.waiting or now < self.paused_until:
+            return admitted
+        self._maybe_ramp(now)
+        queue, waiting = self.queue, self.waiting
+        while True:
+            request = queue.peek()
+            if request is None:
+                break
+            lease = waiting[request.seq]
+            if not self.fits(lease.reserved, now):
+                break
+            queue.pop()
+            self._unqueue(lease)
+            self._grant(lease, now)
+            admitted.append(lease)
+        return admitted
+
+    def wake_time(self, now: float) -> float | None:
+        """When the head of the queue will fit, absent other events; None: no timed wake-up.
+
+        None when nobody waits, or while limits are unknown (a probe's settlement or
+        response wakes the queue instead).
+        """
+        request = self.queue.peek()
+        buckets = self.buckets
+        if request is None or buckets is None:
+            return None
+        reserved = self.waiting[request.seq].reserved
+        ramp = self.ramp
+        ramping = now < ramp.end
+        wait = 0.0
+        for i in (0, 1, 2):
+            bucket = buckets[i]
+            need = min(reserved[i], bucket.capacity)
+            wait = max(wait, bucket.time_until(need, now))
+            if ramping:
+                wait = max(wait, ramp.time_until(i, need, bucket.capacity, bucket.rate, now))
+        return max(self.paused_until, now + wait)
+
+    def withdraw(self, lease: Lease, now: float) -> None:
+        """A waiter was cancelled: dequeue it, or give back a grant it never used."""
+        if lease.state is LeaseState.WAITING:
+            if lease.request.seq in self.waiting:
+                self.queue.discard(lease.request)
+                self._unqueue(lease)
+            lease.state = LeaseState.REVOKED
+        elif lease.state is LeaseState.ACTIVE:
+            self._end(lease, now)
+            lease.state = LeaseState.REVOKED
+            self.admitted -= 1
+            buckets = self.buckets
+            if buckets is not None and lease.charged:
+                for i in (0, 1, 2):
+                    buckets[i].refund(lease.reserved[i], now)
+                    self.granted[i] -= lease.reserved[i]
+                self.ramp.on_revoke(lease.reserved, now)
+
+    def fail_waiting(self) -> list[Lease]:
+        """Remove every waiting lease (they are about to fail); returns them."""
+        failed = list(self.waiting.values())
+        for lease in failed:
+            lease.state = LeaseState.FAILED
+        self.waiting.clear()
+        self.queue = self.policy.new_queue()
+        self.waiting_demand = [0.0, 0.0, 0.0]
+        return failed
+
+    def remove_too_large(self) -> list[tuple[Lease, RequestTooLarge]]:
+        """Dequeue waiting leases that exceed newly learned limits, with their errors."""
+        failed: list[tuple[Lease, RequestTooLarge]] = []
+        for lease in list(self.waiting.values()):
+            try:
+                self.check(lease)
+            except RequestTooLarge as error:
+                self.queue.discard(lease.request)
+                self._unqueue(lease)
+                lease.state = LeaseState.FAILED
+                failed.append((lease, error))
+        return failed
+
+    # -- the end of a call ---------------------------------------------------------------
+
+    def _end(self, lease: Lease, now: float) -> None:
+        if lease.state is not LeaseState.ACTIVE:
+            raise LeaseStateError(
+                f"lease for task {lease.task_id!r} is {lease.state.value}; a lease is "
+                "settled or released once, while active"
+            )
+        self.in_flight -= 1
+        if self.mode == "actual" and lease.charged:
+            self.pending_output -= max(0.0, lease.reserved[2] - lease.produced)
+            if self.in_flight == 0:
+                self.pending_output = 0.0
+
+    def progress(self, lease: Lease, output_tokens: int) -> None:
+        """The lease's stream has produced `output_tokens` so far (cumulative)."""
+        if lease.state is not LeaseState.ACTIVE or output_tokens <= lease.produced:
+            return
+        if self.mode == "actual" and lease.charged:
+            before = max(0.0, lease.reserved[2] - lease.produced)
+            after = max(0.0, lease.reserved[2] - output_tokens)
+            self.pending_output -= before - after
+        lease.produced = output_tokens
+
+    def settle(self, lease: Lease, *, input_tokens: int, output_tokens: int, now: float) -> bool:
+        """Settle with the real ITPM-counted input and output: refund, or charge as debt.
+
+        Returns True if something was refunded (a waiting head may fit earlier).
+        """
+        self._end(lease, now)
+        lease.state = LeaseState.SETTLED
+        self.settled += 1
+        real = (1.0, float(input_tokens), float(output_tokens))
+        buckets = self.buckets
+        returned = False
+        if buckets is not None and lease.charged:
+            for i in (1, 2):
+                delta = lease.reserved[i] - real[i]
+                if delta > 0:
+                    credited = buckets[i].refund(delta, now)
+                    self.refunded[i] += credited
+                    returned = returned or credited > 0
+                elif delta < 0:
+                    buckets[i].take(-delta, now)
+                    self.debt_charged[i] -= delta
+            if self.learners is not None and input_tokens > 0:
+                # The server accepted this input at once, so its burst holds at least that.
+                self.learn_lower(1, float(input_tokens), now)
+        for i in (0, 1, 2):
+            self.used[i].add(now, real[i])
+        return returned
+
+    def release(self, lease: Lease, now: float) -> None:
+        """End without usage: conservatively nothing is refunded."""
+        self._end(lease, now)
+        lease.state = LeaseState.RELEASED
+        self.released += 1
+        for i in (0, 1, 2):
+            self.used[i].add(now, lease.reserved[i])
+
+    def learn_upper(self, index: int, bound: float, now: float) -> None:
+        """Evidence that bucket `index`'s true capacity is at most `bound`."""
+        if self.learners is None or self.buckets is None:
+            return
+        new = self.learners[index].upper_bound(bound, now)
+        if new is not None and new < self.buckets[index].capacity:
+            self.buckets[index].resize(new, now)
+
+    def learn_lower(self, index: int, bound: float, now: float) -> None:
+        """Evidence that bucket `index`'s true capacity is at least `bound`."""
+        if self.learners is None or self.buckets is None:
+            return
+        new = self.learners[index].lower_bound(bound)
+        if new is not None and new > self.buckets[index].capacity:
+            self.buckets[index].resize(new, now)
+
+    def pause(self, until: float, *, fraction: float, duration: float) -> None:
+        """Stop admitting until `until` (extending, never shortening), then ramp from `fraction`."""
+        ramp = self.ramp
+        if until <= self.paused_until:
+            # Already paused at least that long: keep one pause, but honour a gentler ramp.
+            if fraction < ramp.fraction or duration > ramp.duration:
+                ramp.begin(
+                    self.paused_until,
+                    fraction=min(fraction, ramp.fraction),
+                    duration=max(duration, ramp.duration),
+                )
+            return
+        if ramp.start >= self.paused_until and self.paused_until > -math.inf:
+            # The previous pause's ramp has not begun yet: merge rather than forget it.
+            fraction = min(fraction, ramp.fraction)
+            duration = max(duration, ramp.duration)
+        self.paused_until = until
+        ramp.begin(until, fraction=fraction, duration=duration)
+
+    # -- statistics ----------------------------------------------------------------------
+
+    def statistics(self, now: float) -> ModelClassStatistics:
+        """A frozen snapshot of this class."""
+        buckets = self.buckets
+        per: list[BucketStatistics | None] = [None, None, None]
+        if buckets is not None and self.limits is not None:
+            for i, kind in enumerate(KINDS):
+                bucket = buckets[i]
+                level = bucket.level(now)
+                per[i] = BucketStatistics(
+                    kind=kind,
+                    limit=self.limits.limit(kind),
+                    capacity=bucket.capacity,
+                    configured_capacity=self.hard[i],
+                    rate=bucket.rate,
+                    available=max(0.0, level),
+                    debt=max(0.0, -level),
+                    waiting_demand=max(0.0, self.waiting_demand[i]),
+                    granted=self.granted[i],
+                    refunded=self.refunded[i],
+                    debt_charged=self.debt_charged[i],
+                    pulled_down=self.pulled[i],
+                    used_10s=self.used[i].total(now, 10.0),
+                    used_60s=self.used[i].total(now, 60.0),
+                )
+        return ModelClassStatistics(
+            model_class=self.name,
+            mode=self.mode,
+            waiting=len(self.waiting),
+            in_flight=self.in_flight,
+            admitted=self.admitted,
+            settled=self.settled,
+            released=self.released,
+            rate_limited=self.rate_limited,
+            paused_until=self.paused_until if self.paused_until > now else None,
+            ramping_until=self.ramp.end if self.ramp.active(now) else None,
+            requests=per[0],
+            input_tokens=per[1],
+            output_tokens=per[2],
+        )

@@ -1,0 +1,166 @@
+"""Feedback from the server, applied to a `ModelAccount`: resync from headers, react to 429s.
+
+**Resync** (`resync`). Each response's `-remaining` headers pull the local buckets *down*
+to what the server could still hold; a reading never raises a local level.
+
+- Requests `remaining` is exact. Token `remaining` is rounded to the nearest thousand, so
+  the server may hold up to 500 more than shown: the ceiling is `remaining + 500`. (Using
+  `remaining - 500` would drain up to 500 tokens per response for nothing; the +500 case
+  can over-admit by at most 500 tokens once, which the next reading corrects.)
+- Our own in-flight reservations: local buckets charge a lease's whole reservation at
+  admission. Input tokens (and, in legacy mode, `max_tokens`) are charged by the server at
+  admission too, so a reading already includes them. In `actual` mode the server charges
+  output only as it is generated, so a reading does not yet include the output our
+  running leases will still produce; that part (`pending_output`: reserved minus what
+  `Lease.progress` reported) is subtracted from the output ceiling. Leases admitted
+  locally but not yet seen by the server make a reading too high, which is harmless for
+  a pull-down.
+- Limits: `-limit` headers install limits for a class that has none configured, and
+  lower configured limits that exceed the server's (after two equal readings); a
+  configured limit below the server's is kept (it may be a deliberate share).
+- Burst capacity (`CapacityLearner`): a reading taken while our own bucket is full shows
+  the server's full bucket, i.e. its true capacity; any reading is a lower bound.
+
+**429** (`rate_limited`). One coordinated pause per model class until `retry-after`
+(extended, never stacked, by concurrent 429s), then a ramp. The bucket the server named
+as short is drained to what the server says it holds (0 when it says nothing). A 429 for a
+lease admitted while our bucket still had room to spare is evidence that the server's
+burst is smaller than ours: at most what we had drawn from a full bucket by that grant.
+"""
+
+from __future__ import annotations
+
+from agents.errors import LLMError
+from agents.ratelimit import HeaderBucket, RateLimitSnapshot
+from orchestrator.budget.account import ModelAccount
+from orchestrator.budget.lease import Lease
+from orchestrator.budget.ramp import BackoffConfig
+from orchestrator.limits import ModelLimits
+
+__all__ = ["TOKEN_SLACK", "rate_limited", "resync"]
+
+#: How much more than a token `remaining` header the server may hold (half the rounding).
+TOKEN_SLACK = RateLimitSnapshot.TOKEN_ROUNDING / 2
+
+_HEADERS: tuple[HeaderBucket, HeaderBucket, HeaderBucket] = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+)
+_SLACK = (0.0, TOKEN_SLACK, TOKEN_SLACK)
+_LIMIT_NAMES = {
+    "requests": 0,
+    "input_tokens": 1,
+    "input-tokens": 1,
+    "output_tokens": 2,
+    "output-tokens": 2,
+}
+
+
+def _learn_limits(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
+    limits = tuple(snapshot.reading(h).limit for h in _HEADERS)
+    if any(v is None or v <= 0 for v in limits):
+        return False
+    rpm, itpm, otpm = (int(v) for v in limits if v is not None)
+    current = account.limits
+    if current is None:
+        account.set_limits(ModelLimits(rpm=rpm, itpm=itpm, otpm=otpm), now)
+        return True
+    seen = (rpm, itpm, otpm)
+    if rpm >= current.rpm and itpm >= current.itpm and otpm >= current.otpm:
+        account.limit_vote = None
+        return False
+    if account.limit_vote != seen:
+        account.limit_vote = seen
+        return False
+    account.limit_vote = None
+
+    def burst(configured: int | None, limit: int) -> int | None:
+        return None if configured is None else min(configured, limit)
+
+    rpm, itpm, otpm = min(rpm, current.rpm), min(itpm, current.itpm), min(otpm, current.otpm)
+    account.set_limits(
+        ModelLimits(
+            rpm=rpm,
+            itpm=itpm,
+            otpm=otpm,
+            rpm_burst=burst(current.rpm_burst, rpm),
+            itpm_burst=burst(current.itpm_burst, itpm),
+            otpm_burst=burst(current.otpm_burst, otpm),
+        ),
+        now,
+    )
+    return False
+
+
+def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
+    """Pull the account's buckets down to the server's reading; True if limits were learned."""
+    learned = _learn_limits(account, snapshot, now)
+    buckets = account.buckets
+    if buckets is None:
+        return learned
+    for i in (0, 1, 2):
+        reading = snapshot.reading(_HEADERS[i])
+        remaining = reading.remaining
+        if remaining is None or remaining < 0:
+            continue
+        if reading.limit is not None and remaining > reading.limit:
+            continue  # garbled: the server never holds more than its limit
+        bucket = buckets[i]
+        slack = _SLACK[i]
+        upper = remaining + slack
+        level = bucket.level(now)
+        if level >= bucket.capacity - max(slack, 1e-9 * bucket.capacity):
+            account.learn_upper(i, upper, now)
+        if remaining - slack > 0:
+            account.learn_lower(i, remaining - slack, now)
+        ceiling = upper
+        if i == 2 and account.mode == "actual":
+            ceiling -= max(0.0, account.pending_output)
+        account.pulled[i] += bucket.pull_down(ceiling, now)
+    return learned
+
+
+def _pause_for(
+    account: ModelAccount, error: LLMError, lease: Lease | None, index: int | None, default: float
+) -> float:
+    if error.retry_after is not None and error.retry_after >= 0:
+        return error.retry_after
+    buckets = account.buckets
+    if index is not None and lease is not None and buckets is not None:
+        # The drained bucket needs this long to cover the failed call again.
+        bucket = buckets[index]
+        return min(lease.reserved[index], bucket.capacity) / bucket.rate
+    return default
+
+
+def rate_limited(
+    account: ModelAccount,
+    error: LLMError,
+    now: float,
+    *,
+    lease: Lease | None = None,
+    backoff: BackoffConfig | None = None,
+) -> bool:
+    """Apply a RATE_LIMITED 429: resync, drain the short bucket, learn, pause and ramp.
+
+    Returns True if the error's headers revealed the class's limits for the first time.
+    """
+    backoff = backoff if backoff is not None else BackoffConfig()
+    account.rate_limited += 1
+    learned = resync(account, error.ratelimit, now) if error.ratelimit is not None else False
+    index = _LIMIT_NAMES.get(error.limit) if error.limit is not None else None
+    buckets = account.buckets
+    if index is not None and buckets is not None:
+        floor = 0.0
+        if error.ratelimit is not None:
+            remaining = error.ratelimit.reading(_HEADERS[index]).remaining
+            if remaining is not None:
+                floor = max(0.0, remaining - _SLACK[index])
+        account.pulled[index] += buckets[index].pull_down(floor, now)
+        if lease is not None and lease.charged and lease.drawn is not None:
+            account.learn_upper(index, lease.drawn[index], now)
+    pause = _pause_for(account, error, lease, index, backoff.default_pause)
+    cfg = account.ramp_config
+    account.pause(now + pause, fraction=cfg.start_fraction, duration=cfg.duration)
+    return learned

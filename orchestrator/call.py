@@ -1,0 +1,230 @@
+"""One model call under the shared budget: estimate, lease, send, settle, retry.
+
+Every model call dagwright makes — a worker's turn, a manager's plan, a benchmark node —
+goes through `BudgetedCaller.call`, so admission, settlement, resync from the rate-limit
+headers, coordinated backoff and retries are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agents.client import LLMClient, LLMRequest, LLMResponse
+from agents.errors import ErrorKind, LLMError
+from agents.estimate import InputEstimator, OutputEstimator
+from orchestrator.budget import Budget, Lease
+from orchestrator.clock import Clock
+from orchestrator.events import EventLog
+from policies.retry import RetryPolicy
+
+__all__ = ["BudgetedCaller", "CallFailed", "CallOptions", "CallOutcome"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallOptions:
+    """What the budget and the estimators need to know about one call besides the request.
+
+    `kind` groups calls whose output sizes are alike (learned output estimates);
+    `expected_output_tokens` is the declared expected output, if any; `input_tokens`
+    overrides the local input estimate (e.g. an exact `count_tokens` answer);
+    `cached_tokens` is how much of the prompt is expected to be read from the cache
+    (not charged against the input limit).
+    """
+
+    task_id: str
+    kind: str | None = None
+    expected_output_tokens: int | None = None
+    input_tokens: int | None = None
+    cached_tokens: int = 0
+    priority: int = 0
+    tail: float = 0.0
+    group: str | None = None
+    weight: float = 1.0
+    stream: bool = False
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallOutcome:
+    """A successful call and what it took."""
+
+    response: LLMResponse
+    attempts: int
+    waited_s: float
+    started_at: float
+    finished_at: float
+    errors: tuple[LLMError, ...] = ()
+    max_tokens_sent: int = 0
+
+
+class CallFailed(Exception):
+    """A call that failed for good: a task-class error, or retries exhausted."""
+
+    def __init__(self, task_id: str, attempts: int, error: LLMError) -> None:
+        self.task_id = task_id
+        self.attempts = attempts
+        self.error = error
+        verdict = "cannot be retried" if not error.retryable else "retries exhausted"
+        super().__init__(
+            f"task {task_id!r}: call failed after {attempts} attempt(s) ({verdict}): {error}"
+        )
+
+
+class BudgetedCaller:
+    """Sends requests through an `LLMClient` under a `Budget`, with retries."""
+
+    def __init__(
+        self,
+        client: LLMClient,
+        budget: Budget,
+        *,
+        retry: RetryPolicy | None = None,
+        inputs: InputEstimator | None = None,
+        outputs: OutputEstimator | None = None,
+        clock: Clock | None = None,
+        seed: int = 0,
+        events: EventLog | None = None,
+    ) -> None:
+        self.client = client
+        self.budget = budget
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.inputs = inputs if inputs is not None else InputEstimator()
+        self.outputs = outputs if outputs is not None else OutputEstimator()
+        self.clock = clock if clock is not None else budget.clock
+        self._rng = random.Random(seed)
+        self.events = events
+        self.calls = 0
+        self.errors: dict[ErrorKind, int] = {}
+
+    def plan_output(self, request: LLMRequest, options: CallOptions) -> tuple[int, int]:
+        """(expected output, max_tokens to ask for) for this call."""
+        estimate = self.outputs.estimate(
+            options.kind or options.task_id,
+            declared_output=options.expected_output_tokens,
+            declared_max_tokens=request.max_tokens,
+        )
+        return estimate.expected, estimate.max_tokens
+
+    async def call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
+        """Send `request` under the budget; retry provider-class failures; raise `CallFailed`."""
+        raw_input = self.inputs.raw(request)
+        if options.input_tokens is not None:
+            prompt_estimate = options.input_tokens
+        else:
+            prompt_estimate = self.inputs.estimate(request)
+        itpm_estimate = max(1, prompt_estimate - max(0, options.cached_tokens))
+        expected, max_tokens = self.plan_output(request, options)
+        errors: list[LLMError] = []
+        waited = 0.0
+        started = self.clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
+            asked = self.clock.now()
+            async with self.budget.lease(
+                options.task_id,
+                model=request.model,
+                input_tokens=itpm_estimate,
+                output_tokens=expected,
+                max_tokens=max_tokens,
+                priority=options.priority,
+                tail=options.tail,
+                group=options.group,
+                weight=options.weight,
+            ) as lease:
+                wait = self.clock.now() - asked
+                waited += wait
+                if wait > 0 and self.events is not None:
+                    self.events.emit(
+                        "budget.waiting", options.task_id, waited_s=wait, attempt=attempt
+                    )
+                sent = dataclasses.replace(request, max_tokens=lease.max_tokens)
+                self.calls += 1
+                try:
+                    response = await self._send(sent, lease, options.stream)
+                except LLMError as error:
+                    lease.report_error(error)
+                    errors.append(error)
+                    self.errors[error.kind] = self.errors.get(error.kind, 0) + 1
+                    retry = self.retry.should_retry(error, attempt)
+                    if options.max_attempts is not None:
+                        retry = error.retryable and attempt < options.max_attempts
+                    if self.events is not None:
+                        self.events.emit(
+                            "call.error",
+                            options.task_id,
+                            attempt=attempt,
+                            kind=error.kind.value,
+                            status=error.status_code,
+                            request_id=error.request_id,
+                            retry_after=error.retry_after,
+                            message=error.message,
+                        )
+                    if not retry:
+                        raise CallFailed(options.task_id, attempt, error) from error
+                    delay = self.retry.delay(error, attempt, self._rng)
+                    if self.events is not None:
+                        self.events.emit(
+                            "task.retry", options.task_id, attempt=attempt + 1, delay_s=delay
+                        )
+                else:
+                    lease.settle(response.usage, response.ratelimit)
+                    self._learn(request, options, raw_input, response)
+                    if (
+                        response.stop_reason == "max_tokens"
+                        and lease.max_tokens < request.max_tokens
+                        and max_tokens < request.max_tokens
+                    ):
+                        # Our right-sized max_tokens cut the answer short: the caller asked
+                        # for more. Send it again with the caller's own max_tokens.
+                        if self.events is not None:
+                            self.events.emit(
+                                "task.retry",
+                                options.task_id,
+                                attempt=attempt + 1,
+                                reason="truncated",
+                                max_tokens=lease.max_tokens,
+                                retry_max_tokens=request.max_tokens,
+                            )
+                        max_tokens = request.max_tokens
+                        expected = max(expected, response.usage.output_tokens)
+                        continue
+                    return CallOutcome(
+                        response=response,
+                        attempts=attempt,
+                        waited_s=waited,
+                        started_at=started,
+                        finished_at=self.clock.now(),
+                        errors=tuple(errors),
+                        max_tokens_sent=lease.max_tokens,
+                    )
+            if delay > 0:
+                await self.clock.sleep(delay)
+
+    async def _send(self, request: LLMRequest, lease: Lease, stream: bool) -> LLMResponse:
+        if not stream:
+            return await self.client.create(request)
+
+        def on_event(event: Mapping[str, Any]) -> None:
+            if event.get("type") == "message_delta":
+                usage = event.get("usage") or {}
+                produced = usage.get("output_tokens")
+                if isinstance(produced, int):
+                    lease.progress(produced)
+
+        return await self.client.stream(request, on_event)
+
+    def _learn(
+        self, request: LLMRequest, options: CallOptions, raw_input: int, response: LLMResponse
+    ) -> None:
+        if options.input_tokens is None:
+            self.inputs.calibrate(request.model, raw_input, response.usage)
+        self.outputs.record(
+            options.kind or options.task_id,
+            response.usage.output_tokens,
+            truncated=response.stop_reason == "max_tokens",
+        )

@@ -1,0 +1,380 @@
+"""The runner: executes a `TaskGraph`, task by task, as soon as each one's inputs exist.
+
+The runner starts every ready task (up to a safety-net concurrency cap); each task's
+model calls then wait in the shared budget, whose split policy decides who goes first.
+A finished task is journaled before its dependants start, so a killed run loses at most
+the calls that were in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from agents.usage import Usage
+from orchestrator.clock import Clock, LoopClock
+from orchestrator.events import EventLog
+from orchestrator.graph import TaskGraph, TaskNode
+from orchestrator.journal import Journal, TaskRecord
+
+__all__ = [
+    "Executor",
+    "OnFailure",
+    "RunCaps",
+    "RunResult",
+    "RunStatus",
+    "Runner",
+    "TaskContext",
+    "TaskOutput",
+]
+
+OnFailure = Literal["fail_fast", "continue"]
+RunStatus = Literal["succeeded", "failed", "stopped", "interrupted"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskOutput:
+    """What an executor returns for a task that succeeded."""
+
+    output: str
+    data: Any = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    attempts: int = 1
+    model: str | None = None
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskContext:
+    """What an executor gets: the node, its upstream results and scheduling hints."""
+
+    task_id: str
+    node: TaskNode
+    upstream: Mapping[str, TaskRecord]
+    """Results of finished tasks (read-only; a task reads only its upstream's)."""
+    tail: float
+    run_id: str
+    journal: Journal | None
+    events: EventLog
+
+
+Executor = Callable[[TaskContext], Awaitable[TaskOutput]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunCaps:
+    """Limits on one run; crossing one stops admission of new tasks."""
+
+    max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
+    deadline_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """The outcome of a run: every task's record, totals and why it ended."""
+
+    run_id: str
+    status: RunStatus
+    records: Mapping[str, TaskRecord]
+    makespan_s: float
+    reason: str | None = None
+
+    @property
+    def usage(self) -> Usage:
+        """Usage summed over every task of this run (resumed tasks included)."""
+        total = Usage()
+        for record in self.records.values():
+            total = total + record.usage
+        return total
+
+    @property
+    def cost_usd(self) -> float:
+        """Dollar cost over every task."""
+        return sum(r.cost_usd for r in self.records.values())
+
+    def ids(self, status: str) -> list[str]:
+        """Task ids with `status` (succeeded, failed, skipped), sorted."""
+        return sorted(t for t, r in self.records.items() if r.status == status)
+
+    @property
+    def ok(self) -> bool:
+        """True when every task succeeded."""
+        return self.status == "succeeded"
+
+
+class Runner:
+    """Runs one graph with one executor; `await runner.run()` returns a `RunResult`."""
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        execute: Executor,
+        *,
+        run_id: str,
+        journal: Journal | None = None,
+        events: EventLog | None = None,
+        clock: Clock | None = None,
+        on_failure: OnFailure = "fail_fast",
+        max_concurrency: int = 4096,
+        caps: RunCaps | None = None,
+        tails: Mapping[str, float] | None = None,
+        task_timeout: Mapping[str, float] | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if on_failure not in ("fail_fast", "continue"):
+            raise ValueError(f"on_failure must be 'fail_fast' or 'continue', got {on_failure!r}")
+        self.graph = graph
+        self.execute = execute
+        self.run_id = run_id
+        self.journal = journal
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self.events = events or EventLog(run_id, clock=self.clock.now)
+        self.on_failure = on_failure
+        self.max_concurrency = max_concurrency
+        self.caps = caps or RunCaps()
+        self._tails = tails
+        self._timeouts = dict(task_timeout or {})
+        self.records: dict[str, TaskRecord] = {}
+        self._t0 = 0.0
+        self._stop_reason: str | None = None
+        self._spent_tokens = 0
+        self._spent_cost = 0.0
+
+    def _tail(self, task_id: str) -> float:
+        if self._tails is not None:
+            return self._tails.get(task_id, 0.0)
+        return self.graph.tail(task_id)
+
+    def _elapsed(self) -> float:
+        return self.clock.now() - self._t0
+
+    async def run(self) -> RunResult:
+        """Run every task not already completed in the journal; never raises for task errors."""
+        self._t0 = self.clock.now()
+        graph = self.graph
+        if self._tails is None:
+            self._tails = {t: graph.tail(t) for t in graph.order}
+        if self.journal is not None:
+            self.records.update(self.journal.completed())
+        resumed = sorted(self.records)
+        self.events.emit(
+            "run.started", tasks=len(graph), resumed=len(resumed), on_failure=self.on_failure
+        )
+        pending = {t: len(graph.dependencies(t)) for t in graph.order}
+        for done in resumed:
+            for child in graph.dependants(done):
+                pending[child] -= 1
+        tails = self._tails
+        # Ready tasks start in longest-tail-first order when the concurrency cap binds.
+        ready: list[tuple[float, int, str]] = []
+        position = {t: i for i, t in enumerate(graph.order)}
+        for t in graph.order:
+            if pending[t] == 0 and t not in self.records:
+                heapq.heappush(ready, (-tails.get(t, 0.0), position[t], t))
+        running: dict[asyncio.Task[TaskRecord], str] = {}
+        status: RunStatus = "succeeded"
+        deadline = self.caps.deadline_s
+        try:
+            while ready or running:
+                while ready and len(running) < self.max_concurrency and not self._stopped():
+                    task_id = heapq.heappop(ready)[2]
+                    self.events.emit("task.ready", task_id)
+                    task = asyncio.create_task(self._run_task(task_id), name=f"task:{task_id}")
+                    running[task] = task_id
+                if not running:
+                    break
+                timeout = None
+                if deadline is not None:
+                    timeout = max(0.0, deadline - self._elapsed())
+                finished, _ = await asyncio.wait(
+                    running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not finished and deadline is not None and self._elapsed() >= deadline:
+                    self._stop_reason = f"deadline of {deadline:g}s reached"
+                    await self._cancel(running)
+                    break
+                for task in finished:
+                    task_id = running.pop(task)
+                    record = task.result()
+                    self._finish(record)
+                    if record.status == "succeeded":
+                        for child in graph.dependants(task_id):
+                            pending[child] -= 1
+                            if pending[child] == 0:
+                                item = (-tails.get(child, 0.0), position[child], child)
+                                heapq.heappush(ready, item)
+                    elif self.on_failure == "fail_fast":
+                        self._stop_reason = f"task {task_id!r} failed (on_failure: fail_fast)"
+                if self._stop_reason is not None and self.on_failure == "fail_fast":
+                    await self._cancel(running)
+                    break
+        except asyncio.CancelledError:
+            await self._cancel(running)
+            status = "interrupted"
+            self._stop_reason = "interrupted"
+            self._close_journal("interrupted")
+            self.events.emit("run.finished", status=status, reason=self._stop_reason)
+            raise
+        self._skip_unreached()
+        failed = any(r.status == "failed" for r in self.records.values())
+        if failed:
+            status = "failed"
+        elif len(self.ids_succeeded()) < len(graph):
+            status = "stopped"
+        self._close_journal("finished" if status == "succeeded" else "failed")
+        result = RunResult(
+            run_id=self.run_id,
+            status=status,
+            records=dict(self.records),
+            makespan_s=self._elapsed(),
+            reason=self._stop_reason,
+        )
+        self.events.emit(
+            "run.finished",
+            status=status,
+            reason=self._stop_reason,
+            makespan_s=result.makespan_s,
+            cost_usd=result.cost_usd,
+        )
+        return result
+
+    def ids_succeeded(self) -> list[str]:
+        """Tasks that succeeded so far."""
+        return [t for t, r in self.records.items() if r.status == "succeeded"]
+
+    def _stopped(self) -> bool:
+        return self._stop_reason is not None
+
+    def _close_journal(self, status: Literal["finished", "failed", "interrupted"]) -> None:
+        if self.journal is not None:
+            self.journal.set_status(status)
+
+    async def _cancel(self, running: dict[asyncio.Task[TaskRecord], str]) -> None:
+        for task in running:
+            task.cancel()
+        for task, _task_id in list(running.items()):
+            with contextlib.suppress(asyncio.CancelledError):
+                record = await task
+                self._finish(record)
+        running.clear()
+
+    def _finish(self, record: TaskRecord) -> None:
+        self.records[record.task_id] = record
+        if self.journal is not None:
+            # Committed before any dependant starts: the durability promise.
+            self.journal.record_task_result(record)
+        if record.status == "succeeded":
+            self._spent_tokens += record.usage.prompt_tokens + record.usage.output_tokens
+            self._spent_cost += record.cost_usd
+            self.events.emit(
+                "task.finished",
+                record.task_id,
+                attempts=record.attempts,
+                output_tokens=record.usage.output_tokens,
+                input_tokens=record.usage.input_tokens,
+                cache_read_tokens=record.usage.cache_read_input_tokens,
+                cache_write_tokens=record.usage.cache_creation_input_tokens,
+                cost_usd=record.cost_usd,
+                waited_s=record.waited_s,
+                started_at=record.started_at,
+                finished_at=record.finished_at,
+            )
+            self._check_caps()
+        else:
+            self.events.emit(
+                "task.failed", record.task_id, error=record.error, attempts=record.attempts
+            )
+
+    def _check_caps(self) -> None:
+        caps = self.caps
+        if caps.max_total_tokens is not None and self._spent_tokens > caps.max_total_tokens:
+            self._stop_reason = (
+                f"max_total_tokens {caps.max_total_tokens:,} exceeded "
+                f"({self._spent_tokens:,} used); no new tasks were started"
+            )
+        if caps.max_cost_usd is not None and self._spent_cost > caps.max_cost_usd:
+            self._stop_reason = (
+                f"max_cost_usd ${caps.max_cost_usd:.2f} exceeded "
+                f"(${self._spent_cost:.4f} spent); no new tasks were started"
+            )
+
+    def _skip_unreached(self) -> None:
+        for task_id in self.graph.order:
+            if task_id in self.records:
+                continue
+            failed_up = [
+                a
+                for a in self.graph.ancestors(task_id)
+                if self.records.get(a) is not None and self.records[a].status == "failed"
+            ]
+            reason = (
+                f"skipped: upstream task {sorted(failed_up)[0]!r} failed"
+                if failed_up
+                else f"not run: {self._stop_reason or 'run ended early'}"
+            )
+            record = TaskRecord(task_id=task_id, status="skipped", error=reason)
+            self.records[task_id] = record
+            self.events.emit("task.skipped", task_id, reason=reason)
+
+    async def _run_task(self, task_id: str) -> TaskRecord:
+        node = self.graph.nodes[task_id]
+        started = self._elapsed()
+        if self.journal is not None:
+            self.journal.record_task_start(task_id, 1, started)
+        self.events.emit("task.started", task_id)
+        context = TaskContext(
+            task_id=task_id,
+            node=node,
+            upstream=MappingProxyType(self.records),
+            tail=(self._tails or {}).get(task_id, 0.0),
+            run_id=self.run_id,
+            journal=self.journal,
+            events=self.events,
+        )
+        timeout = self._timeouts.get(task_id)
+        try:
+            async with asyncio.timeout(timeout):
+                out = await self.execute(context)
+        except asyncio.CancelledError:
+            # Interrupted: nothing is recorded, so a resume runs this task again.
+            raise
+        except TimeoutError:
+            return self._failed(task_id, started, f"timed out after {timeout:g}s")
+        except Exception as exc:
+            return self._failed(task_id, started, _describe(exc))
+        return TaskRecord(
+            task_id=task_id,
+            status="succeeded",
+            output=out.output,
+            data=out.data,
+            usage=out.usage,
+            cost_usd=out.cost_usd,
+            attempts=out.attempts,
+            model=out.model,
+            started_at=started,
+            finished_at=self._elapsed(),
+            waited_s=out.waited_s,
+        )
+
+    def _failed(self, task_id: str, started: float, error: str) -> TaskRecord:
+        return TaskRecord(
+            task_id=task_id,
+            status="failed",
+            started_at=started,
+            finished_at=self._elapsed(),
+            error=error,
+            attempts=1,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 4000 else text[:4000] + "..."

@@ -1,0 +1,104 @@
+"""Split policies that order waiting leases by a static sort key: FIFO, priority, critical path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from policies._heap import HeapQueue
+from policies.split import LeaseRequest, WaitQueue, cap_max_tokens
+
+__all__ = ["CriticalPathPolicy", "FifoPolicy", "OrderedPolicy", "PriorityPolicy"]
+
+
+def _check_share(max_share: float) -> None:
+    if not 0.0 < max_share <= 1.0:
+        raise ValueError(
+            f"max_share must be in (0, 1], got {max_share}. "
+            "Use 1.0 to let one lease reserve the whole output bucket."
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderedPolicy:
+    """Base of key-ordered policies: smaller `sort_key` is admitted first, ties in arrival order.
+
+    `max_share` caps a lease's `max_tokens` at that fraction of the output bucket's capacity
+    (never below the lease's expected output). Subclasses override `sort_key`.
+    """
+
+    name: ClassVar[str] = "ordered"
+    max_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_share(self.max_share)
+
+    def sort_key(self, request: LeaseRequest) -> tuple[Any, ...]:
+        """The ordering key (arrival order breaks ties)."""
+        return ()
+
+    def new_queue(self) -> WaitQueue:
+        """A heap ordered by `sort_key`."""
+        return HeapQueue(self.sort_key)
+
+    def cap_max_tokens(
+        self, max_tokens: int, *, expected_output: int, output_capacity: float
+    ) -> int:
+        """At most `max_share` of the output bucket, never below the expected output."""
+        return cap_max_tokens(
+            max_tokens,
+            expected_output=expected_output,
+            output_capacity=output_capacity,
+            max_share=self.max_share,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FifoPolicy(OrderedPolicy):
+    """Arrival order. Use it when all work is equally urgent and predictability matters most."""
+
+    name: ClassVar[str] = "fifo"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PriorityPolicy(OrderedPolicy):
+    """Higher `priority` first, FIFO within a priority.
+
+    Use it when some work must overtake other work (interactive before batch). `aging`
+    (seconds per priority level) prevents starvation: a lease that has waited `aging`
+    seconds ranks like a newly arrived lease one level higher; None makes priorities strict.
+    """
+
+    name: ClassVar[str] = "priority"
+    aging: float | None = 120.0
+
+    def __post_init__(self) -> None:
+        _check_share(self.max_share)
+        if self.aging is not None and self.aging <= 0:
+            raise ValueError(
+                f"PriorityPolicy.aging must be > 0 seconds per level, got {self.aging}. "
+                "Use None for strict priorities."
+            )
+
+    def sort_key(self, request: LeaseRequest) -> tuple[Any, ...]:
+        """Strict: (-priority,). With aging: a virtual arrival time earlier by priority*aging."""
+        if self.aging is None:
+            return (-request.priority,)
+        # Static key (arrival - priority * aging) keeps the heap valid while ranks age.
+        return (request.arrival - request.priority * self.aging,)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CriticalPathPolicy(OrderedPolicy):
+    """Longest remaining path first: the largest `tail` (seconds of DAG after the task) wins.
+
+    The default. Use it for DAGs: admitting the heads of long chains first keeps the
+    critical path moving while short branches fill the remaining capacity, which is what
+    minimises makespan. An explicit `priority` ranks above the tail (default 0 for all).
+    """
+
+    name: ClassVar[str] = "critical_path"
+
+    def sort_key(self, request: LeaseRequest) -> tuple[Any, ...]:
+        """(-priority, -tail)."""
+        return (-request.priority, -request.tail)
