@@ -182,11 +182,13 @@ class ClockThrottler(Throttler):
         self.clock: Clock = clock if clock is not None else LoopClock()
 
     def flush(self) -> None:
+        """Forget calls older than one period."""
         now = self.clock.now()
         while self._task_logs and now - self._task_logs[0] >= self.period:
             self._task_logs.popleft()
 
     async def acquire(self) -> None:
+        """Wait until a call fits in the window, sleeping exactly until the oldest expires."""
         while True:
             self.flush()
             if len(self._task_logs) < self.rate_limit:

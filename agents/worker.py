@@ -20,6 +20,9 @@ Structured output: the schema is sent as `output_config` on every turn when the 
 has tools (the API then answers tool calls normally and formats the final answer), and
 on the single turn otherwise. The answer is validated against the original schema or
 pydantic model; an invalid one gets `repair_attempts` repair turns before `TaskFailed`.
+
+Stop reasons: `tool_use` runs the tools; `max_tokens` and `refusal` fail the task; any
+other (`end_turn`, `stop_sequence`, ...) is the final answer.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Requests per second of the emulator in-process, with tiny responses and no latency.
 
-Real time (`time.perf_counter`): this measures the emulator's own CPU cost, not a
-simulated workload. Three figures, one after the other on one event loop:
+Real time (`time.perf_counter`): this measures the emulator's own cost, not a simulated
+workload. `cpu_rps` divides by the process's CPU time instead (`time.process_time`), a
+steadier figure on a shared machine. Three figures, one after the other:
 
 (a) plain `httpx2` POSTs over `httpx2.ASGITransport` to `Emulator.app`;
 (b) `anthropic.AsyncAnthropic.messages.create` through the emulator's own transport;
@@ -47,56 +48,54 @@ async def _trivial(request: Request) -> Response:
     return Response(b'{"ok":true}', media_type="application/json")
 
 
-async def _plain(app: Any, n: int) -> float:
+def _row(name: str, n: int, wall: float, cpu: float) -> dict[str, Any]:
+    return {"name": name, "n": n, "rps": n / wall, "cpu_rps": n / cpu}
+
+
+async def _plain(name: str, app: Any, n: int) -> dict[str, Any]:
     transport = httpx2.ASGITransport(app=app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://bench.local") as client:
         for _ in range(min(n, 200)):  # warm-up
             await client.post("/v1/messages", json=BODY, headers=HEADERS)
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             response = await client.post("/v1/messages", json=BODY, headers=HEADERS)
             if response.status_code != 200:
                 raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
-        return n / (time.perf_counter() - start)
+        return _row(name, n, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-async def _sdk(emulator: Emulator, n: int) -> float:
+async def _sdk(name: str, emulator: Emulator, n: int) -> dict[str, Any]:
     client = emulator.anthropic(api_key="bench-key")
-    messages: Any = BODY["messages"]
+    request: dict[str, Any] = {k: BODY[k] for k in ("model", "max_tokens", "messages", "metadata")}
     for _ in range(min(n, 200)):
-        await client.messages.create(model=MODEL, max_tokens=16, messages=messages)
-    start = time.perf_counter()
+        await client.messages.create(**request)
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
-        await client.messages.create(
-            model=MODEL, max_tokens=16, messages=messages, metadata=BODY["metadata"]
-        )
-    elapsed = time.perf_counter() - start
+        await client.messages.create(**request)
+    row = _row(name, n, time.perf_counter() - wall, time.process_time() - cpu)
     await client.close()
-    return n / elapsed
+    return row
 
 
 async def _run(n: int) -> list[dict[str, Any]]:
-    results = []
-    emulator = Emulator(_config())
-    results.append(
-        {"name": "emulator, httpx2 + ASGITransport", "n": n, "rps": await _plain(emulator.app, n)}
-    )
-    results.append(
-        {"name": "emulator, anthropic SDK", "n": n, "rps": await _sdk(Emulator(_config()), n)}
-    )
     trivial = Starlette(routes=[Route("/v1/messages", _trivial, methods=["POST"])])
-    results.append(
-        {"name": "trivial Starlette app, httpx2", "n": n, "rps": await _plain(trivial, n)}
-    )
-    return results
+    return [
+        await _plain("emulator, httpx2 + ASGITransport", Emulator(_config()).app, n),
+        await _sdk("emulator, anthropic SDK", Emulator(_config()), n),
+        await _plain("trivial Starlette app, httpx2", trivial, n),
+    ]
 
 
 def run(n: int = 5000) -> list[dict[str, Any]]:
-    """Measure the three figures; each dict has `name`, `n` and `rps` (requests/s)."""
+    """Measure the three figures: dicts of `name`, `n`, `rps` (wall) and `cpu_rps`."""
     return asyncio.run(_run(n))
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     for row in run(count):
-        print(f"{row['name']:<40} {row['rps']:>9,.0f} requests/s  (n={row['n']})")
+        print(
+            f"{row['name']:<34} {row['rps']:>7,.0f} requests/s"
+            f"  ({row['cpu_rps']:,.0f} per CPU-second, n={row['n']})"
+        )

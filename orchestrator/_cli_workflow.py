@@ -27,7 +27,9 @@ __all__ = ["graph_command", "register", "schema_command", "validate_command"]
 GRAPH_FORMATS = ("mermaid", "dot")
 _SHOWN = 10  # longer lists of task ids are cut, with a count of the rest
 
-_File = Annotated[Path, typer.Argument(help="The workflow YAML file.", show_default=False)]
+_File = Annotated[
+    Path, typer.Argument(help="The workflow YAML file.", show_default=False, metavar="FILE")
+]
 _Output = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write to this file instead of stdout.", metavar="PATH"),

@@ -34,6 +34,7 @@ class HeapQueue:
         return len(self._waiting)
 
     def push(self, request: LeaseRequest) -> None:
+        """Add a waiting lease (ValueError if its `seq` already waits)."""
         if request.seq in self._waiting:
             raise ValueError(f"lease {request.task_id!r} (seq {request.seq}) is already waiting")
         heapq.heappush(self._heap, (self._key(request), request.seq, request))
@@ -45,11 +46,13 @@ class HeapQueue:
             dead.discard(heapq.heappop(heap)[1])
 
     def peek(self) -> LeaseRequest | None:
+        """The head, or None when empty."""
         if self._dead:
             self._drop_dead_top()
         return self._heap[0][2] if self._heap else None
 
     def pop(self) -> LeaseRequest:
+        """Remove and return the head; IndexError when empty."""
         if self._dead:
             self._drop_dead_top()
         if not self._heap:
@@ -59,6 +62,7 @@ class HeapQueue:
         return request
 
     def discard(self, request: LeaseRequest) -> bool:
+        """Remove a waiting lease; False if it was not waiting."""
         if request.seq not in self._waiting:
             return False
         self._waiting.discard(request.seq)

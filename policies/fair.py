@@ -60,6 +60,7 @@ class FairQueue:
             heapq.heappush(self._heap, (group.usage, head.seq, group.version, group.key))
 
     def push(self, request: LeaseRequest) -> None:
+        """Add a waiting lease to its group."""
         group = self._group_of(request)
         was_idle = len(group.queue) == 0
         before = group.queue.peek()
@@ -81,10 +82,12 @@ class FairQueue:
         return None
 
     def peek(self) -> LeaseRequest | None:
+        """The head of the least-served group, or None when empty."""
         group = self._top()
         return None if group is None else group.queue.peek()
 
     def pop(self) -> LeaseRequest:
+        """Remove and return the head, charging its group `share / weight`."""
         group = self._top()
         if group is None:
             raise IndexError("pop from an empty wait queue")
@@ -97,6 +100,7 @@ class FairQueue:
         return request
 
     def discard(self, request: LeaseRequest) -> bool:
+        """Remove a waiting lease; False if it was not waiting."""
         key = request.group if request.group is not None else ""
         group = self._groups.get(key)
         if group is None:

@@ -20,23 +20,20 @@ from __future__ import annotations
 import math
 
 from orchestrator.budget._window import SlidingSum
-from orchestrator.budget.bucket import EPSILON, TokenBucket
+from orchestrator.budget.bucket import EPSILON
+from orchestrator.budget.capacity import KINDS, ClassCapacity
 from orchestrator.budget.errors import LeaseStateError, RequestTooLarge
-from orchestrator.budget.learning import CapacityLearner
 from orchestrator.budget.lease import Lease, LeaseState
 from orchestrator.budget.ramp import Ramp, RampConfig
-from orchestrator.budget.stats import BucketStatistics, ModelClassStatistics
-from orchestrator.limits import AccountingMode, BucketKind, ModelLimits
+from orchestrator.budget.sizing import dominant_share, size_lease
+from orchestrator.budget.stats import ModelClassStatistics, class_statistics
+from orchestrator.limits import AccountingMode, ModelLimits
 from policies.split import LeaseRequest, SplitPolicy
 
 __all__ = ["KINDS", "ModelAccount"]
 
-#: Bucket order used by every (requests, input, output) triple in the budget.
-KINDS = (BucketKind.REQUESTS, BucketKind.INPUT, BucketKind.OUTPUT)
-_INF3 = (math.inf, math.inf, math.inf)
 
-
-class ModelAccount:
+class ModelAccount(ClassCapacity):
     """The buckets and waiting leases of one model class (e.g. `sonnet-5`).
 
     `limits=None` means unknown: the class then admits one probe lease at a time until a
@@ -55,23 +52,20 @@ class ModelAccount:
     ) -> None:
         if mode not in ("actual", "legacy"):
             raise ValueError(f"mode must be 'actual' or 'legacy', got {mode!r}")
-        self.name = name
         self.mode: AccountingMode = mode
         self.policy = policy
         self.queue = policy.new_queue()
         self.ramp_config = ramp if ramp is not None else RampConfig()
         self.ramp = Ramp()
-        self.limits: ModelLimits | None = None
-        self.buckets: tuple[TokenBucket, TokenBucket, TokenBucket] | None = None
-        self.learners: tuple[CapacityLearner, CapacityLearner, CapacityLearner] | None = None
-        #: Configured capacities: a lease above one of them can never run.
-        self.hard = _INF3
+        super().__init__(name)
         self.paused_until = -math.inf
         self.last_admit: float | None = None
         self.in_flight = 0
         #: actual mode: output reserved by in-flight leases and not yet known to be produced.
         self.pending_output = 0.0
         self.waiting: dict[int, Lease] = {}
+        #: Arrival of the first lease of the current waiting spell (None: nobody waits).
+        self.waiting_since: float | None = None
         self.waiting_demand = [0.0, 0.0, 0.0]
         self.granted = [0.0, 0.0, 0.0]
         self.refunded = [0.0, 0.0, 0.0]
@@ -82,8 +76,6 @@ class ModelAccount:
         self.settled = 0
         self.released = 0
         self.rate_limited = 0
-        #: Lower `-limit` header values seen once; a second equal reading applies them.
-        self.limit_vote: tuple[int, int, int] | None = None
         if limits is not None:
             self.set_limits(limits, now)
 
@@ -91,47 +83,6 @@ class ModelAccount:
         return (
             f"ModelAccount({self.name!r}, waiting={len(self.waiting)}, in_flight={self.in_flight})"
         )
-
-    # -- limits ------------------------------------------------------------------------
-
-    def set_limits(self, limits: ModelLimits, now: float) -> None:
-        """Install (or lower) the limits; levels never rise, learned capacities are kept."""
-        self.limits = limits
-        self.hard = (
-            limits.capacity(BucketKind.REQUESTS),
-            limits.capacity(BucketKind.INPUT),
-            limits.capacity(BucketKind.OUTPUT),
-        )
-        if self.buckets is None or self.learners is None:
-            self.buckets = (
-                TokenBucket(self.hard[0], limits.rate(KINDS[0]), now=now),
-                TokenBucket(self.hard[1], limits.rate(KINDS[1]), now=now),
-                TokenBucket(self.hard[2], limits.rate(KINDS[2]), now=now),
-            )
-            self.learners = (
-                CapacityLearner(self.hard[0]),
-                CapacityLearner(self.hard[1]),
-                CapacityLearner(self.hard[2]),
-            )
-            return
-        for i, kind in enumerate(KINDS):
-            self.learners[i].reconfigure(self.hard[i])
-            self.buckets[i].resize(self.learners[i].estimate, now, rate=limits.rate(kind))
-
-    def check(self, lease: Lease) -> None:
-        """Raise `RequestTooLarge` if the lease exceeds a configured capacity."""
-        for i, kind in enumerate(KINDS):
-            if lease.reserved[i] > self.hard[i]:
-                assert self.limits is not None  # hard capacities are finite only with limits
-                raise RequestTooLarge(
-                    task_id=lease.task_id,
-                    model=lease.model,
-                    model_class=self.name,
-                    bucket=kind,
-                    requested=lease.reserved[i],
-                    capacity=self.hard[i],
-                    limit=self.limits.limit(kind),
-                )
 
     # -- building a lease ----------------------------------------------------------------
 
@@ -151,35 +102,26 @@ class ModelAccount:
         weight: float = 1.0,
         max_tokens_cap: int | None = None,
     ) -> Lease:
-        """Validate and size a lease: cap `max_tokens`, choose the output reservation."""
-        if input_tokens < 0:
-            raise ValueError(f"task {task_id!r}: input_tokens must be >= 0, got {input_tokens}")
-        if max_tokens < 1:
-            raise ValueError(f"task {task_id!r}: max_tokens must be >= 1, got {max_tokens}")
-        if output_tokens is not None and output_tokens < 0:
-            raise ValueError(f"task {task_id!r}: output_tokens must be >= 0, got {output_tokens}")
+        """Validate and size a lease (`size_lease`); `RequestTooLarge` if it can never fit."""
         if not weight > 0:
             raise ValueError(f"task {task_id!r}: weight must be > 0, got {weight}")
-        expected = max_tokens if output_tokens is None else min(output_tokens, max_tokens)
         buckets = self.buckets
-        out_capacity = buckets[2].capacity if buckets is not None else math.inf
-        capped = self.policy.cap_max_tokens(
-            max_tokens, expected_output=expected, output_capacity=out_capacity
+        size = size_lease(
+            task_id=task_id,
+            input_tokens=input_tokens,
+            max_tokens=max_tokens,
+            output_tokens=output_tokens,
+            mode=self.mode,
+            policy=self.policy,
+            configured_output=self.hard[2],
+            learned_output=buckets[2].capacity if buckets is not None else None,
+            max_tokens_cap=max_tokens_cap,
         )
-        if max_tokens_cap is not None:
-            capped = min(capped, max(max_tokens_cap, expected))
-        capped = max(1, capped)
-        expected = min(expected, capped)
-        reserve_out = capped if self.mode == "legacy" else expected
-        reserved = (1.0, float(input_tokens), float(reserve_out))
-        if buckets is None:
-            share = 1.0
-        else:
-            share = max(
-                1.0 / buckets[0].capacity,
-                reserved[1] / buckets[1].capacity,
-                reserved[2] / buckets[2].capacity,
-            )
+        capacities = (
+            None
+            if buckets is None
+            else (buckets[0].capacity, buckets[1].capacity, buckets[2].capacity)
+        )
         request = LeaseRequest(
             task_id=task_id,
             seq=seq,
@@ -190,16 +132,16 @@ class ModelAccount:
             group=group,
             weight=weight,
             input_tokens=input_tokens,
-            output_tokens=expected,
-            max_tokens=capped,
-            share=share,
+            output_tokens=size.expected,
+            max_tokens=size.max_tokens,
+            share=dominant_share(size.reserved, capacities),
         )
         lease = Lease(
             request=request,
             model=model,
             model_class=self.name,
-            max_tokens=capped,
-            reserved=reserved,
+            max_tokens=size.max_tokens,
+            reserved=size.reserved,
         )
         self.check(lease)
         return lease
@@ -219,6 +161,11 @@ class ModelAccount:
             cfg.idle_after is not None
             and self.in_flight == 0
             and now - self.last_admit >= cfg.idle_after
+            # Leases that waited through the quiet spell (for refill) were traffic held
+            # back, not a jump after idleness: no ramp for them.
+            and (
+                self.waiting_since is None or self.waiting_since - self.last_admit >= cfg.idle_after
+            )
         ):
             self.ramp.begin(now, fraction=cfg.start_fraction, duration=cfg.duration)
             self.last_admit = now
@@ -282,6 +229,8 @@ class ModelAccount:
 
     def enqueue(self, lease: Lease) -> None:
         """Queue a lease that could not be admitted at once."""
+        if not self.waiting:
+            self.waiting_since = lease.request.arrival
         self.waiting[lease.request.seq] = lease
         self.queue.push(lease.request)
         demand, reserved = self.waiting_demand, lease.reserved
@@ -298,6 +247,7 @@ class ModelAccount:
         if not self.waiting:
             # Re-zero to stop float drift accumulating across many queue cycles.
             self.waiting_demand = [0.0, 0.0, 0.0]
+            self.waiting_since = None
 
     def admit(self, now: float) -> list[Lease]:
         """Admit waiting leases in policy order while the head fits; returns them."""
@@ -367,6 +317,7 @@ class ModelAccount:
         self.waiting.clear()
         self.queue = self.policy.new_queue()
         self.waiting_demand = [0.0, 0.0, 0.0]
+        self.waiting_since = None
         return failed
 
     def remove_too_large(self) -> list[tuple[Lease, RequestTooLarge]]:
@@ -442,22 +393,6 @@ class ModelAccount:
         for i in (0, 1, 2):
             self.used[i].add(now, lease.reserved[i])
 
-    def learn_upper(self, index: int, bound: float, now: float) -> None:
-        """Evidence that bucket `index`'s true capacity is at most `bound`."""
-        if self.learners is None or self.buckets is None:
-            return
-        new = self.learners[index].upper_bound(bound, now)
-        if new is not None and new < self.buckets[index].capacity:
-            self.buckets[index].resize(new, now)
-
-    def learn_lower(self, index: int, bound: float, now: float) -> None:
-        """Evidence that bucket `index`'s true capacity is at least `bound`."""
-        if self.learners is None or self.buckets is None:
-            return
-        new = self.learners[index].lower_bound(bound)
-        if new is not None and new > self.buckets[index].capacity:
-            self.buckets[index].resize(new, now)
-
     def pause(self, until: float, *, fraction: float, duration: float) -> None:
         """Stop admitting until `until` (extending, never shortening), then ramp from `fraction`."""
         ramp = self.ramp
@@ -481,40 +416,4 @@ class ModelAccount:
 
     def statistics(self, now: float) -> ModelClassStatistics:
         """A frozen snapshot of this class."""
-        buckets = self.buckets
-        per: list[BucketStatistics | None] = [None, None, None]
-        if buckets is not None and self.limits is not None:
-            for i, kind in enumerate(KINDS):
-                bucket = buckets[i]
-                level = bucket.level(now)
-                per[i] = BucketStatistics(
-                    kind=kind,
-                    limit=self.limits.limit(kind),
-                    capacity=bucket.capacity,
-                    configured_capacity=self.hard[i],
-                    rate=bucket.rate,
-                    available=max(0.0, level),
-                    debt=max(0.0, -level),
-                    waiting_demand=max(0.0, self.waiting_demand[i]),
-                    granted=self.granted[i],
-                    refunded=self.refunded[i],
-                    debt_charged=self.debt_charged[i],
-                    pulled_down=self.pulled[i],
-                    used_10s=self.used[i].total(now, 10.0),
-                    used_60s=self.used[i].total(now, 60.0),
-                )
-        return ModelClassStatistics(
-            model_class=self.name,
-            mode=self.mode,
-            waiting=len(self.waiting),
-            in_flight=self.in_flight,
-            admitted=self.admitted,
-            settled=self.settled,
-            released=self.released,
-            rate_limited=self.rate_limited,
-            paused_until=self.paused_until if self.paused_until > now else None,
-            ramping_until=self.ramp.end if self.ramp.active(now) else None,
-            requests=per[0],
-            input_tokens=per[1],
-            output_tokens=per[2],
-        )
+        return class_statistics(self, now)

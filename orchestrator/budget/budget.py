@@ -200,7 +200,7 @@ class Budget:
         fit, `SpendLimitReached` once the spend cap is hit.
         """
         if self._closed is not None:
-            raise self._closed
+            raise SpendLimitReached(self._closed.error)
         account = self.account(model)
         now = self.clock.now()
         self._seq += 1
@@ -293,16 +293,16 @@ class Budget:
             lease, input_tokens=usage.itpm_tokens, output_tokens=usage.output_tokens, now=now
         )
         lease.usage = usage
-        if snapshot is not None:
-            self._resync(account, snapshot, now)
-        # Without a refund the head cannot fit any earlier; its timer is already armed.
-        if account.waiting and (returned or account.buckets is None):
+        learned = snapshot is not None and self._resync(account, snapshot, now)
+        # Without a refund the head cannot fit any earlier (its timer is already armed),
+        # unless this was a probe of a class whose limits were unknown.
+        if account.waiting and (returned or learned or not lease.charged):
             self._pump(account)
 
     def _release_lease(self, lease: Lease) -> None:
         account = self._accounts[lease.model_class]
         account.release(lease, self.clock.now())
-        if account.waiting and account.buckets is None:
+        if account.waiting and not lease.charged:
             self._pump(account)  # the next probe of a class with unknown limits
 
     def _observe_lease(self, lease: Lease, snapshot: RateLimitSnapshot) -> None:
@@ -316,9 +316,11 @@ class Budget:
 
     # -- feedback ----------------------------------------------------------------------
 
-    def _resync(self, account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> None:
-        if resync(account, snapshot, now):
-            self._fail_too_large(account)
+    def _resync(self, account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
+        if not resync(account, snapshot, now):
+            return False
+        self._fail_too_large(account)
+        return True
 
     def _fail_too_large(self, account: ModelAccount) -> None:
         for lease, error in account.remove_too_large():
@@ -383,7 +385,7 @@ class Budget:
             for lease in account.fail_waiting():
                 waiter, lease._waiter = lease._waiter, None
                 if waiter is not None and not waiter.done():
-                    waiter.set_exception(self._closed)
+                    waiter.set_exception(SpendLimitReached(error.error))
         for task, _ in self._timers.values():
             task.cancel()
         self._timers.clear()

@@ -20,6 +20,8 @@ to what the server could still hold; a reading never raises a local level.
   configured limit below the server's is kept (it may be a deliberate share).
 - Burst capacity (`CapacityLearner`): a reading taken while our own bucket is full shows
   the server's full bucket, i.e. its true capacity; any reading is a lower bound.
+- The combined `tokens-*` reading is not used: without workspace limits it is input +
+  output, which the two per-bucket readings already bound.
 
 **429** (`rate_limited`). One coordinated pause per model class until `retry-after`
 (extended, never stacked, by concurrent 429s), then a ramp. The bucket the server named
@@ -90,11 +92,15 @@ def _learn_limits(account: ModelAccount, snapshot: RateLimitSnapshot, now: float
         ),
         now,
     )
-    return False
+    return True
 
 
 def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
-    """Pull the account's buckets down to the server's reading; True if limits were learned."""
+    """Pull the account's buckets down to the server's reading.
+
+    Returns True if the reading installed or lowered the class's limits (waiting leases
+    may then exceed them).
+    """
     learned = _learn_limits(account, snapshot, now)
     buckets = account.buckets
     if buckets is None:
@@ -144,7 +150,7 @@ def rate_limited(
 ) -> bool:
     """Apply a RATE_LIMITED 429: resync, drain the short bucket, learn, pause and ramp.
 
-    Returns True if the error's headers revealed the class's limits for the first time.
+    Returns True if the error's headers installed or lowered the class's limits.
     """
     backoff = backoff if backoff is not None else BackoffConfig()
     account.rate_limited += 1

@@ -169,7 +169,8 @@ class Ramp:
     def on_revoke(self, amounts: tuple[float, float, float], now: float) -> None:
         """Give back a grant that was never used (its waiter was cancelled)."""
         if now < self._end:
+            # Clamped: the grant may predate a restart of the ramp.
             granted = self._granted
-            granted[0] -= amounts[0]
-            granted[1] -= amounts[1]
-            granted[2] -= amounts[2]
+            granted[0] = max(0.0, granted[0] - amounts[0])
+            granted[1] = max(0.0, granted[1] - amounts[1])
+            granted[2] = max(0.0, granted[2] - amounts[2])

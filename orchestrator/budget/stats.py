@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orchestrator.limits import AccountingMode, BucketKind
 
-__all__ = ["BucketStatistics", "BudgetStatistics", "ModelClassStatistics"]
+if TYPE_CHECKING:
+    from orchestrator.budget.account import ModelAccount
+
+__all__ = ["BucketStatistics", "BudgetStatistics", "ModelClassStatistics", "class_statistics"]
+
+_KINDS = (BucketKind.REQUESTS, BucketKind.INPUT, BucketKind.OUTPUT)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,3 +113,44 @@ class BudgetStatistics(Mapping[str, ModelClassStatistics]):
     def rate_limited(self) -> int:
         """429s reported, all classes."""
         return sum(s.rate_limited for s in self.classes)
+
+
+def class_statistics(account: ModelAccount, now: float) -> ModelClassStatistics:
+    """A frozen snapshot of one model class's account at `now`."""
+    buckets = account.buckets
+    per: list[BucketStatistics | None] = [None, None, None]
+    if buckets is not None and account.limits is not None:
+        for i, kind in enumerate(_KINDS):
+            bucket = buckets[i]
+            level = bucket.level(now)
+            per[i] = BucketStatistics(
+                kind=kind,
+                limit=account.limits.limit(kind),
+                capacity=bucket.capacity,
+                configured_capacity=account.hard[i],
+                rate=bucket.rate,
+                available=max(0.0, level),
+                debt=max(0.0, -level),
+                waiting_demand=max(0.0, account.waiting_demand[i]),
+                granted=account.granted[i],
+                refunded=account.refunded[i],
+                debt_charged=account.debt_charged[i],
+                pulled_down=account.pulled[i],
+                used_10s=account.used[i].total(now, 10.0),
+                used_60s=account.used[i].total(now, 60.0),
+            )
+    return ModelClassStatistics(
+        model_class=account.name,
+        mode=account.mode,
+        waiting=len(account.waiting),
+        in_flight=account.in_flight,
+        admitted=account.admitted,
+        settled=account.settled,
+        released=account.released,
+        rate_limited=account.rate_limited,
+        paused_until=account.paused_until if account.paused_until > now else None,
+        ramping_until=account.ramp.end if account.ramp.active(now) else None,
+        requests=per[0],
+        input_tokens=per[1],
+        output_tokens=per[2],
+    )

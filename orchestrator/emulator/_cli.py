@@ -180,6 +180,7 @@ def build_config(config_file: Path | None, flags: dict[str, Any]) -> EmulatorCon
         ("output_sigma", "output_sigma"),
         ("stream_chunk_tokens", "stream_chunk_tokens"),
         ("nonstream_chunk_tokens", "nonstream_chunk_tokens"),
+        ("content_seeding", "seeding"),
     ):
         _set(patch, ("content", name), flags.get(flag))
     source = str(config_file) if config_file is not None else "command line"
@@ -246,6 +247,14 @@ def emulator_command(
     ] = None,
     nonstream_chunk_tokens: Annotated[
         OptInt, _opt(_CONTENT, "Tokens per step of non-streaming generation (default 256).")
+    ] = None,
+    content_seeding: Annotated[
+        OptStr,
+        _opt(
+            _CONTENT,
+            "request (default): each answer seeded by (seed, request bytes), the same in any"
+            " order; sequence: one seeded stream in request order.",
+        ),
     ] = None,
     tier: Annotated[
         OptStr,

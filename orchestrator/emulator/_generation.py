@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from orchestrator.emulator._errors import ApiError, org_label, rate_limit_message
 from orchestrator.emulator._sse import sse_event
-from orchestrator.emulator._state import EmulatorState, OutputGate
+from orchestrator.emulator._state import EmulatorState
+from orchestrator.emulator._throttle import OutputGate
 from orchestrator.emulator.buckets import LimitBuckets
 from orchestrator.emulator.cache import CachePlan
 from orchestrator.emulator.content import OutputBlock, OutputPlan

@@ -140,6 +140,9 @@ def json_headers(request_id: str, ratelimit: HeaderList) -> HeaderList:
     return [_JSON, (b"request-id", request_id.encode()), *ratelimit]
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(value).encode()

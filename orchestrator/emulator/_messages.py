@@ -97,7 +97,7 @@ class MessagesEndpoint:
             cls = state.model_class(request.model)
             if cls is None:
                 raise ApiError(404, f"model: {request.model}")
-            await self._handle(send, request, key, cls, request_id, b"cache_control" in raw)
+            await self._handle(send, request, key, cls, request_id, b"cache_control" in raw, raw)
         except ApiError as error:
             state.stats.responses[error.status] += 1
             if error.stat is not None:
@@ -114,6 +114,7 @@ class MessagesEndpoint:
         cls: str,
         request_id: str,
         maybe_cached: bool,
+        raw: bytes = b"",
     ) -> None:
         state = self.state
         config = state.config
@@ -150,7 +151,7 @@ class MessagesEndpoint:
                 state.cache.refresh(prompt.cache, now)
             else:
                 stats.cache_misses += 1
-        rng = state.next_rng()
+        rng = state.rng if config.content.seeding == "sequence" else state.request_rng(raw)
         plan = state.planner.plan(
             request.body,
             rng,
@@ -164,7 +165,7 @@ class MessagesEndpoint:
             cls=cls,
             buckets=buckets,
             plan=plan,
-            timing=state.classes[cls].latency.timing(prompt.total, rng.random()),
+            timing=state.classes[cls].latency.timing(prompt.total, state.rng.random()),
             cache_plan=prompt.cache,
             reserved=request.max_tokens if config.accounting == "legacy" else 0,
             fail_midstream=fault is FaultKind.MIDSTREAM_ERROR,

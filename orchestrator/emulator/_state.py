@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from orchestrator.clock import Clock
 from orchestrator.emulator._headers import RateLimitHeaders
 from orchestrator.emulator._ids import IdFactory
+from orchestrator.emulator._throttle import OutputGate
 from orchestrator.emulator.buckets import LimitBuckets, TokenBucket
 from orchestrator.emulator.cache import PromptCache
 from orchestrator.emulator.config import EmulatorConfig
@@ -21,41 +22,10 @@ from orchestrator.emulator.stats import EmulatorStats
 from orchestrator.limits import MODEL_CLASSES, ModelLimits, model_class
 from orchestrator.pricing import PRICES, Price
 
-__all__ = ["EmulatorState", "OutputGate"]
+__all__ = ["ClassSettings", "EmulatorState"]
 
 #: Buckets shown for requests whose key or model class is unknown (401, 404, ...).
 _FALLBACK_CLASS = "sonnet-4"
-
-
-class OutputGate:
-    """Shares an output bucket among running streams in `throttle` mode.
-
-    A chunk that the bucket covers, with nobody queued, passes at once. Otherwise the
-    stream queues (FIFO, one chunk per turn, so running streams share the refill evenly)
-    and waits on the clock until the bucket covers its chunk. The bucket never goes
-    negative, so output by time t never exceeds capacity + rate * t.
-    """
-
-    def __init__(self, bucket: TokenBucket, clock: Clock) -> None:
-        self._bucket = bucket
-        self._clock = clock
-        self._lock = asyncio.Lock()
-
-    async def take(self, amount: int) -> None:
-        """Wait until `amount` output tokens are available, then take them."""
-        bucket, clock = self._bucket, self._clock
-        if not self._lock.locked() and bucket.covers(amount, clock.now()):
-            bucket.take(amount, clock.now())
-            return
-        async with self._lock:
-            while True:
-                now = clock.now()
-                wait = bucket.seconds_until(amount, now)
-                if wait <= 0:
-                    bucket.take(amount, now)
-                    return
-                # a microsecond more: a virtual clock rounds, and waking early would spin
-                await clock.sleep(wait + 1e-6)
 
 
 @dataclass(slots=True)
@@ -104,7 +74,10 @@ class EmulatorState:
             ids=self.ids,
         )
         self.stats = EmulatorStats()
-        self._requests_planned = 0
+        # one stream for all content: same seed and same requests in the same order give
+        # the same answers (a generator per request would cost a reseed each time)
+        self.rng = random.Random(config.seed)
+        self._seed_bytes = str(config.seed).encode()
         self._origin: float | None = None
         self._headers: RateLimitHeaders | None = None
 
@@ -179,12 +152,6 @@ class EmulatorState:
             self.ramps[key] = ramp
         return ramp
 
-    def next_rng(self) -> random.Random:
-        """The content generator of the next planned request (seed, request number)."""
-        number = self._requests_planned
-        self._requests_planned += 1
-        return random.Random(self.config.seed * 1_000_003 + number)
-
     def price(self, model: str) -> Price | None:
         """The price of `model` (None when the price table has none)."""
         if model not in self._prices:
@@ -193,3 +160,9 @@ class EmulatorState:
             except KeyError:
                 self._prices[model] = None
         return self._prices[model]
+
+    def request_rng(self, raw: bytes) -> random.Random:
+        """A generator seeded by (seed, request bytes): a resent or resumed request gets the
+        same answer whatever else was sent before it."""
+        digest = hashlib.blake2b(raw, digest_size=16, key=self._seed_bytes[:64]).digest()
+        return random.Random(int.from_bytes(digest, "big"))

@@ -200,6 +200,10 @@ class ContentConfig(_Model):
     output_sigma: Annotated[float, Field(ge=0.0)] = 0.5
     stream_chunk_tokens: PositiveInt = 32
     nonstream_chunk_tokens: PositiveInt = 256
+    seeding: Literal["request", "sequence"] = "request"
+    """`request`: each answer is seeded by (seed, request bytes), so the same request gets
+    the same answer in any order (resumed and real-time runs reproduce). `sequence`: one
+    stream for the whole emulator (same seed + same requests in the same order)."""
 
 
 class EmulatorConfig(_Model):

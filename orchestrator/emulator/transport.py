@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import httpx2
 
-__all__ = ["StreamingASGITransport"]
+__all__ = ["ASGIApp", "StreamingASGITransport"]
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -30,15 +31,59 @@ ASGIApp = Callable[
 _END = object()
 
 
+class _Pipe:
+    """What the app sends, in order, to one reader who waits with a timeout.
+
+    A deque and one future with a timer: cheaper per chunk than `asyncio.Queue` with
+    `asyncio.wait_for`, which wraps every wait in a task.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout: float | None) -> Any:
+        """The next item; `TimeoutError` if none comes within `timeout` seconds."""
+        if not self._items:
+            waiter = self._waiter = self._loop.create_future()
+            timer = None
+            if timeout is not None:
+                timer = self._loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return self._items.popleft()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+def _transport_error(exc: BaseException, request: httpx2.Request) -> BaseException:
+    """How an app failure looks to the client: connection errors as a read error."""
+    if isinstance(exc, ConnectionError):
+        error = httpx2.ReadError(str(exc) or "connection reset", request=request)
+        error.__cause__ = exc
+        return error
+    return exc
+
+
 class _BodyStream(httpx2.AsyncByteStream):
     def __init__(
-        self,
-        queue: asyncio.Queue[Any],
-        task: asyncio.Task[None],
-        request: httpx2.Request,
-        timeout: float | None,
+        self, pipe: _Pipe, task: asyncio.Task[None], request: httpx2.Request, timeout: float | None
     ) -> None:
-        self._queue = queue
+        self._pipe = pipe
         self._task = task
         self._request = request
         self._timeout = timeout
@@ -46,10 +91,19 @@ class _BodyStream(httpx2.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
-            item = await _next(self._queue, self._timeout, self._request, self._task)
+            try:
+                item = await self._pipe.get(self._timeout)
+            except TimeoutError:
+                self._task.cancel()
+                raise httpx2.ReadTimeout(
+                    "timed out reading the response", request=self._request
+                ) from None
             if item is _END:
                 self._finished = True
                 return
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise _transport_error(item, self._request)
             yield item
 
     async def aclose(self) -> None:
@@ -61,24 +115,6 @@ class _BodyStream(httpx2.AsyncByteStream):
             await self._task
 
 
-async def _next(
-    queue: asyncio.Queue[Any],
-    timeout: float | None,
-    request: httpx2.Request,
-    task: asyncio.Task[None],
-) -> Any:
-    try:
-        item = await (queue.get() if timeout is None else asyncio.wait_for(queue.get(), timeout))
-    except TimeoutError:
-        task.cancel()
-        raise httpx2.ReadTimeout("timed out waiting for the server", request=request) from None
-    if isinstance(item, BaseException):
-        if isinstance(item, ConnectionError):
-            raise httpx2.ReadError(str(item) or "connection reset", request=request) from item
-        raise item
-    return item
-
-
 class StreamingASGITransport(httpx2.AsyncBaseTransport):
     """Send requests to an in-process ASGI app, streaming responses, with read timeouts."""
 
@@ -87,8 +123,7 @@ class StreamingASGITransport(httpx2.AsyncBaseTransport):
         self.client = client
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        timeouts = request.extensions.get("timeout", {})
-        read_timeout = timeouts.get("read")
+        read_timeout = request.extensions.get("timeout", {}).get("read")
         body = await request.aread()
         scope = {
             "type": "http",
@@ -104,12 +139,11 @@ class StreamingASGITransport(httpx2.AsyncBaseTransport):
             "client": self.client,
             "root_path": "",
         }
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        started: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        loop = asyncio.get_running_loop()
+        pipe = _Pipe(loop)  # first item: (status, headers) or an exception; then the body
         disconnected = asyncio.Event()
         sent_body = False
+        started = ended = False
 
         async def receive() -> dict[str, Any]:
             nonlocal sent_body
@@ -120,42 +154,43 @@ class StreamingASGITransport(httpx2.AsyncBaseTransport):
             return {"type": "http.disconnect"}
 
         async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started, ended
             if message["type"] == "http.response.start":
-                started.set_result((message["status"], list(message.get("headers", []))))
+                started = True
+                pipe.put((message["status"], list(message.get("headers", []))))
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk and request.method != "HEAD":
-                    queue.put_nowait(chunk)
+                    pipe.put(chunk)
                 if not message.get("more_body", False):
-                    queue.put_nowait(_END)
+                    ended = True
+                    pipe.put(_END)
 
         async def run() -> None:
             try:
                 await self.app(scope, receive, send)
-            except asyncio.CancelledError:
-                if not started.done():
-                    started.cancel()
-                raise
             except Exception as exc:  # handed to the reader, who raises it
-                if not started.done():
-                    started.set_exception(exc)
-                else:
-                    queue.put_nowait(exc)
+                pipe.put(exc)
             finally:
                 disconnected.set()
-            if not started.done():
-                started.set_exception(RuntimeError("the ASGI app ended without a response"))
+            if not started:
+                pipe.put(RuntimeError("the ASGI app ended without a response"))
+            elif not ended:
+                pipe.put(_END)
 
-        task = asyncio.get_running_loop().create_task(run())
+        task = loop.create_task(run())
         try:
-            status, headers = await asyncio.wait_for(asyncio.shield(started), read_timeout)
+            first = await pipe.get(read_timeout)
         except TimeoutError:
             task.cancel()
-            raise httpx2.ReadTimeout("timed out waiting for the server", request=request) from None
-        except ConnectionError as exc:
-            raise httpx2.ReadError(str(exc) or "connection reset", request=request) from exc
+            raise httpx2.ReadTimeout(
+                "timed out waiting for the response", request=request
+            ) from None
         except BaseException:
             task.cancel()
             raise
-        stream = _BodyStream(queue, task, request, read_timeout)
-        return httpx2.Response(status, headers=headers, stream=stream, extensions={})
+        if isinstance(first, BaseException):
+            raise _transport_error(first, request)
+        status, headers = first
+        stream = _BodyStream(pipe, task, request, read_timeout)
+        return httpx2.Response(status, headers=headers, stream=stream)

@@ -234,3 +234,28 @@ def test_statistics_snapshot() -> None:
     assert stats.bucket(BucketKind.REQUESTS) is stats.requests
     assert stats.paused_until is None and not math.isnan(out.utilisation_10s)
     assert LIMITS.rpm == stats.requests.limit  # type: ignore[union-attr]
+
+
+def test_learned_burst_caps_max_tokens_only_in_legacy_mode() -> None:
+    for mode, expected_cap in (("legacy", 1_000), ("actual", 3_000)):
+        acct = account(mode=mode)  # type: ignore[arg-type]
+        assert acct.buckets is not None
+        acct.buckets[2].resize(1_000, 0.0)  # the server's true output burst, learned
+        lease = prepare(acct, "a", max_tokens=5_000, output_tokens=400)
+        assert lease.max_tokens == expected_cap
+
+
+def test_waiting_through_a_quiet_spell_is_not_idleness() -> None:
+    acct = account(
+        ramp=RampConfig(start_fraction=0.1, duration=10.0, idle_after=30.0, on_start=False)
+    )
+    assert acct.buckets is not None
+    first = prepare(acct, "a", input_tokens=30_000)
+    assert acct.try_admit(first, 0.0)
+    acct.settle(first, input_tokens=30_000, output_tokens=500, now=1.0)
+    acct.buckets[1].pull_down(0.0, 1.0)  # e.g. a resync: 60 s of refill needed
+    big = prepare(acct, "big", input_tokens=30_000, now=1.0)
+    acct.enqueue(big)
+    at = acct.wake_time(1.0)
+    assert at == pytest.approx(61.0)
+    assert acct.admit(at + 1e-6) == [big]  # no idle ramp although nothing ran for 61 s

@@ -366,3 +366,84 @@ async def test_statistics_counts_429s_and_utilisation() -> None:
     assert list(stats) == ["sonnet-5"] and len(stats) == 1
     with pytest.raises(KeyError, match="known: sonnet-5"):
         stats["opus-5"]
+
+
+async def test_lease_level_feedback_progress_observe_and_429() -> None:
+    budget = Budget(
+        ModelLimits(rpm=600, itpm=60_000, otpm=60_000), mode="actual", ramp=RampConfig.off()
+    )
+    leases = [
+        await budget.acquire(
+            f"t{i}", model=SONNET, input_tokens=1_000, max_tokens=2_000, output_tokens=1_000
+        )
+        for i in range(5)
+    ]
+    acct = budget.account(SONNET)
+    assert acct.pending_output == 5_000
+    leases[0].progress(400)
+    assert acct.pending_output == 4_600
+    # At a stream's start: the server shows its full output bucket; ours is 5,000 lower.
+    leases[0].observe(snapshot(output_tokens=(60_000, 60_000)))
+    assert acct.buckets is not None and acct.buckets[2].level(now()) == 55_000
+    # Two calls get 429 although we had drawn only 3,000 and 4,000 from a full bucket.
+    for lease in leases[2:4]:
+        lease.report_error(
+            LLMError(ErrorKind.RATE_LIMITED, "x", retry_after=1.0, limit="input_tokens")
+        )
+    assert acct.buckets[1].capacity == 4_000
+    assert budget.statistics()["sonnet-5"].paused_until == pytest.approx(1.0)
+    for lease in leases:
+        lease.release()
+
+
+async def test_overloaded_pauses_only_when_configured() -> None:
+    from orchestrator.budget import BackoffConfig
+
+    err = LLMError(ErrorKind.OVERLOADED, "busy", status_code=529, retry_after=30.0)
+    budget = Budget(SMALL)
+    budget.report_error(SONNET, err)
+    assert budget.statistics()["sonnet-5"].paused_until is None
+    budget = Budget(SMALL, backoff=BackoffConfig(overloaded_pause=2.0, max_overloaded_pause=5.0))
+    budget.report_error(SONNET, err)
+    assert budget.statistics()["sonnet-5"].paused_until == pytest.approx(5.0)
+    budget.report_error(SONNET, LLMError(ErrorKind.SERVER, "500"))  # ignored
+    assert budget.statistics()["sonnet-5"].rate_limited == 0
+
+
+async def test_ramp_after_idle_in_the_shell() -> None:
+    limits = ModelLimits(rpm=600, itpm=60_000, otpm=60_000)
+    ramp = RampConfig(start_fraction=0.1, duration=10.0, idle_after=30.0, on_start=False)
+    budget = Budget(limits, ramp=ramp)
+
+    async def burst(label: str) -> list[float]:
+        times: list[float] = []
+
+        async def one(i: int) -> None:
+            async with budget.lease(
+                f"{label}{i}", model=SONNET, input_tokens=3_000, max_tokens=10
+            ) as lease:
+                times.append(now())
+                lease.settle(usage(3_000, 10))
+
+        await asyncio.gather(*(one(i) for i in range(10)))
+        return times
+
+    first = await burst("a")
+    assert max(first) == 0.0  # no ramp at start: 30,000 of 60,000 at once
+    await asyncio.sleep(100.0)
+    second = await burst("b")
+    assert sum(1 for t in second if t == pytest.approx(100.0)) == 2  # 6,000 allowance
+    assert max(second) > 103.0
+
+
+async def test_invalid_construction() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        Budget(SMALL, mode="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_tokens_cap"):
+        Budget(SMALL, max_tokens_cap=0)
+    with pytest.raises(ValueError, match="Did you mean"):
+        Budget(SMALL, policy="fiffo")
+    budget = Budget(SMALL)
+    with pytest.raises(ValueError, match="max_tokens must be >= 1"):
+        await budget.acquire("a", model=SONNET, input_tokens=1, max_tokens=0)
+    assert "critical_path" in repr(budget)

@@ -1,4 +1,4 @@
-"""Fixtures for the emulator tests: emulators and SDK clients."""
+"""Fixtures for the emulator tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from emulator_helpers import config
 
 from orchestrator.emulator import Emulator
 
@@ -30,17 +29,3 @@ def make_client() -> Callable[..., anthropic.AsyncAnthropic]:
         return emulator.anthropic(**kwargs)
 
     return make
-
-
-@pytest.fixture
-def emulator() -> Emulator:
-    """A default emulator with instant answers."""
-    return Emulator(config())
-
-
-@pytest.fixture
-def client(
-    emulator: Emulator, make_client: Callable[..., anthropic.AsyncAnthropic]
-) -> anthropic.AsyncAnthropic:
-    """An SDK client on the default emulator."""
-    return make_client(emulator)

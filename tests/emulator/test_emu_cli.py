@@ -37,7 +37,8 @@ def test_help_documents_every_option() -> None:
         "--acceleration-window", "--cache-min-tokens", "--cache-min-tokens-class",
         "--cache-ttl", "--cache-ttl-1h", "--output-median-tokens", "--output-sigma",
         "--stream-chunk-tokens", "--nonstream-chunk-tokens", "--max-body-bytes",
-        "--count-tokens-rpm", "--api-key", "--wall-epoch", "--model", "--log-level",
+        "--count-tokens-rpm", "--content-seeding", "--api-key", "--wall-epoch", "--model",
+        "--log-level",
     ]  # fmt: skip
     missing = [flag for flag in flags if flag not in text]
     assert not missing
@@ -65,7 +66,8 @@ def test_every_config_option_has_a_flag() -> None:
         "faults.timeout_s", "faults.acceleration_windows", "cache.min_tokens",
         "cache.min_tokens_by_class", "cache.ttl_s", "cache.ttl_1h_s",
         "content.median_output_tokens", "content.output_sigma", "content.stream_chunk_tokens",
-        "content.nonstream_chunk_tokens", "max_body_bytes", "count_tokens_rpm", "api_keys",
+        "content.nonstream_chunk_tokens", "content.seeding", "max_body_bytes", "count_tokens_rpm",
+        "api_keys",
         "wall_epoch", "models",
     }  # fmt: skip
     assert _leaf_options(EmulatorConfig) == covered
@@ -143,3 +145,29 @@ def test_selftest_passes() -> None:
     assert result.exit_code == 0, result.output
     assert "4/4 checks passed" in result.output
     assert "429" in result.output
+
+
+def test_request_seeding_gives_the_same_answer_in_any_order() -> None:
+    import asyncio
+
+    from orchestrator.emulator import Emulator, EmulatorConfig
+
+    async def answers(order: list[int]) -> dict[int, str]:
+        emulator = Emulator(
+            EmulatorConfig(seed=3, latency={"*": {"ttft_s": 0, "tokens_per_second": 1e9}})
+        )
+        client = emulator.anthropic()
+        out = {}
+        for i in order:
+            message = await client.messages.create(
+                model="claude-sonnet-5",
+                max_tokens=200,
+                messages=[{"role": "user", "content": f"question {i}"}],
+            )
+            out[i] = message.content[0].text
+        return out
+
+    forward = asyncio.run(answers([0, 1, 2]))
+    backward = asyncio.run(answers([2, 1, 0]))
+    assert forward == backward
+    assert len(set(forward.values())) == 3
