@@ -138,7 +138,7 @@ class BudgetedCaller:
             ) as lease:
                 wait = self.clock.now() - asked
                 waited += wait
-                if wait > 0 and self.events is not None:
+                if wait > 1e-3 and self.events is not None:
                     self.events.emit(
                         "budget.waiting", options.task_id, waited_s=wait, attempt=attempt
                     )

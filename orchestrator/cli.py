@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
+import structlog
 import typer
 
 __all__ = ["app", "main"]
@@ -21,6 +26,7 @@ def _root() -> None:
 
 
 def _register_subcommands() -> None:
+    from orchestrator._cli_run import register as register_run
     from orchestrator._cli_workflow import register as register_workflow
     from orchestrator.emulator._cli import register as register_emulator
 
@@ -30,10 +36,30 @@ def _register_subcommands() -> None:
         register_workflow(app)
     if "emulator" not in names:
         register_emulator(app)
+    if "run" not in names:
+        register_run(app)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """structlog to stderr at `level` (default: DAGWRIGHT_LOG_LEVEL or warning).
+
+    Run events are always written to the run's `events.jsonl`; this only decides what the
+    terminal shows, so progress displays stay readable.
+    """
+    name = (level or os.environ.get("DAGWRIGHT_LOG_LEVEL") or "warning").upper()
+    numeric = logging.getLevelName(name)
+    if not isinstance(numeric, int):
+        numeric = logging.WARNING
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
 
 
 def main() -> None:
     """Console-script entry point."""
+    configure_logging()
     _register_subcommands()
     app()
 

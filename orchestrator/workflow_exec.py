@@ -118,7 +118,8 @@ class WorkflowExecutor:
 
         def on_turn(turn: int, messages: list[dict[str, Any]]) -> None:
             if journal is not None:
-                journal.append_turn(ctx.task_id, turn, json.dumps(messages, default=str))
+                # The worker counts turns from 1; the journal indexes them from 0.
+                journal.append_turn(ctx.task_id, turn - 1, json.dumps(messages, default=str))
 
         result = await self.worker.run(job, transcript=transcript, on_turn=on_turn)
         return TaskOutput(

@@ -1,0 +1,313 @@
+"""Start (or resume) a workflow run: backend, budget, journal, executor, runner, outputs.
+
+`launch` is what `dagwright run` and `dagwright resume` call; it is usable from Python
+too. Nothing here calls the API before the spec, inputs, agents and graph are valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.anthropic_client import AnthropicClient
+from agents.client import LLMClient
+from agents.usage import Usage
+from agents.worker import Worker
+from orchestrator.budget import Budget
+from orchestrator.call import BudgetedCaller
+from orchestrator.events import Event, EventLog
+from orchestrator.graph import TaskGraph
+from orchestrator.journal import JOURNAL_FILE, Journal, TaskRecord
+from orchestrator.limits import MODEL_CLASSES, ModelLimits
+from orchestrator.pricing import cost_usd
+from orchestrator.runner import RunCaps, Runner, RunResult
+from orchestrator.spec import WorkflowSpec, parse_workflow
+from orchestrator.workflow_exec import WorkflowExecutor, build_agents
+from policies.retry import RetryPolicy
+
+__all__ = [
+    "Backend",
+    "Prediction",
+    "budget_limits",
+    "emulator_backend",
+    "launch",
+    "new_run_id",
+    "predict",
+    "real_backend",
+    "resume_spec",
+    "write_outputs",
+]
+
+
+@dataclass(kw_only=True)
+class Backend:
+    """Where model calls go: a client, what to call it in messages, and secrets to redact."""
+
+    client: LLMClient
+    description: str
+    offline: bool
+    secrets: tuple[str, ...] = ()
+    emulator: Any = None
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        close = getattr(self.client, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def budget_limits(spec: WorkflowSpec) -> dict[str, ModelLimits] | None:
+    """The spec's limits per model class, or None to learn them from the response headers."""
+    if spec.limits is None:
+        return None
+    out = {}
+    for name, _ in MODEL_CLASSES:
+        limits = spec.limits.for_class(name)
+        if limits is not None:
+            out[name] = limits
+    return out or None
+
+
+def emulator_backend(spec: WorkflowSpec, *, seed: int = 0, config: Any = None) -> Backend:
+    """The in-process emulator, enforcing the spec's limits (so offline runs behave alike)."""
+    from orchestrator.emulator import Emulator, EmulatorConfig
+
+    if config is None:
+        data: dict[str, Any] = {"seed": seed}
+        if spec.limits is not None:
+            data["accounting"] = spec.limits.accounting
+            if spec.limits.tier is not None:
+                data["tier"] = spec.limits.tier
+            data["limits"] = {
+                name: {
+                    k: v for k, v in spec.limits.classes[name].model_dump().items() if v is not None
+                }
+                for name in spec.limits.classes
+            }
+        config = EmulatorConfig.model_validate(data)
+    emulator = Emulator(config)
+    client = AnthropicClient(http_client=emulator.http_client())
+    return Backend(
+        client=client,
+        description=f"built-in emulator (offline, seed {config.seed})",
+        offline=True,
+        emulator=emulator,
+    )
+
+
+def real_backend(base_url: str | None = None, *, api_key: str | None = None) -> Backend:
+    """The real API (or any server at `base_url`); key from `ANTHROPIC_API_KEY`."""
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+    client = AnthropicClient(api_key=key, base_url=base_url)
+    where = base_url or client.base_url
+    return Backend(
+        client=client, description=f"API at {where}", offline=False, secrets=(key or "",)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    """What a run is expected to take before it starts (no caching assumed)."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+    critical_path_s: float
+
+    def over_caps(self, spec: WorkflowSpec) -> list[str]:
+        """Human-readable reasons this prediction breaks the spec's caps."""
+        problems = []
+        total = self.input_tokens + self.output_tokens
+        if spec.max_total_tokens is not None and total > spec.max_total_tokens:
+            problems.append(
+                f"predicted {total:,} tokens exceeds max_total_tokens {spec.max_total_tokens:,}"
+            )
+        if (
+            spec.max_cost_usd is not None
+            and self.cost_usd is not None
+            and self.cost_usd > spec.max_cost_usd
+        ):
+            problems.append(
+                f"predicted ${self.cost_usd:.2f} exceeds max_cost_usd ${spec.max_cost_usd:.2f}"
+            )
+        return problems
+
+
+def predict(graph: TaskGraph) -> Prediction:
+    """Tokens, cost and critical path from the graph's estimates."""
+    tokens_in = sum(node.input_tokens for node in graph)
+    tokens_out = sum(node.expected_output_tokens for node in graph)
+    cost: float | None = 0.0
+    for node in graph:
+        usage = Usage(input_tokens=node.input_tokens, output_tokens=node.expected_output_tokens)
+        try:
+            cost = (cost or 0.0) + cost_usd(node.model or "", usage)
+        except KeyError:
+            cost = None
+            break
+    return Prediction(
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=cost,
+        critical_path_s=graph.critical_path().duration,
+    )
+
+
+def new_run_id(name: str) -> str:
+    """`<workflow>-<UTC timestamp>-<4 hex>`: sortable, unique enough, safe as a folder name."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"
+    return f"{safe}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
+
+@dataclass(kw_only=True)
+class _Meta:
+    workflow_path: str
+    workflow_text: str
+    policy: str
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def launch(
+    spec: WorkflowSpec,
+    *,
+    inputs: Mapping[str, Any],
+    backend: Backend,
+    out_root: Path,
+    run_id: str,
+    workflow_path: Path | None = None,
+    workflow_text: str = "",
+    policy: str | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    listeners: Iterable[Callable[[Event], None]] = (),
+    on_budget: Callable[[Budget], None] | None = None,
+    stream: bool = False,
+) -> RunResult:
+    """Run (or resume) `spec` and write its outputs under `out_root/run_id`."""
+    base_dir = workflow_path.parent if workflow_path is not None else None
+    agents = build_agents(spec, base_dir)
+    graph = TaskGraph.from_spec(spec)
+    run_dir = out_root / run_id
+    journal_file = run_dir / JOURNAL_FILE
+    policy_name = policy or spec.policy
+    if resume:
+        journal = Journal.open(journal_file)
+        journal.set_status("running")
+    else:
+        meta = _Meta(
+            workflow_path=str(workflow_path) if workflow_path else "",
+            workflow_text=workflow_text,
+            policy=policy_name,
+            seed=seed,
+        )
+        journal = Journal.create(
+            journal_file,
+            run_id=run_id,
+            workflow_name=spec.name,
+            spec_json=spec.model_dump_json(),
+            inputs=dict(inputs),
+            meta=meta.__dict__,
+        )
+    mode = spec.limits.accounting if spec.limits is not None else "actual"
+    budget = Budget(budget_limits(spec), mode=mode, policy=policy_name)
+    if on_budget is not None:
+        on_budget(budget)
+    events = EventLog(
+        run_id,
+        clock=budget.clock.now,
+        path=run_dir / "events.jsonl",
+        secrets=backend.secrets,
+        listeners=tuple(listeners),
+    )
+    try:
+        caller = BudgetedCaller(
+            backend.client,
+            budget,
+            retry=RetryPolicy(),
+            seed=seed,
+            events=events,
+        )
+        worker = Worker(caller)
+        executor = WorkflowExecutor(
+            spec, inputs, worker, agents=agents, base_dir=base_dir, stream=stream
+        )
+        runner = Runner(
+            graph,
+            executor,
+            run_id=run_id,
+            journal=journal,
+            events=events,
+            on_failure=spec.on_failure,
+            caps=RunCaps(
+                max_total_tokens=spec.max_total_tokens,
+                max_cost_usd=spec.max_cost_usd,
+                deadline_s=spec.deadline,
+            ),
+        )
+        result = await runner.run()
+        write_outputs(run_dir, result, spec=spec, backend=backend.description)
+        return result
+    finally:
+        events.close()
+        journal.close()
+
+
+def resume_spec(run_dir: Path) -> tuple[WorkflowSpec, dict[str, Any], dict[str, Any]]:
+    """The spec, inputs and meta a journaled run was started with (for `resume`)."""
+    with Journal.open(run_dir / JOURNAL_FILE, read_only=True) as journal:
+        info = journal.run_info()
+    meta = dict(info.meta)
+    path = Path(meta.get("workflow_path") or "workflow.yaml")
+    spec = parse_workflow(meta.get("workflow_text", ""), file=str(path), base_dir=path.parent)
+    return spec, dict(info.inputs), meta
+
+
+def _record_json(record: TaskRecord) -> dict[str, Any]:
+    return {
+        "status": record.status,
+        "model": record.model,
+        "attempts": record.attempts,
+        "usage": record.usage.to_api(),
+        "cost_usd": round(record.cost_usd, 6),
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "waited_s": record.waited_s,
+        "error": record.error,
+    }
+
+
+def write_outputs(
+    run_dir: Path, result: RunResult, *, spec: WorkflowSpec, backend: str = ""
+) -> Path:
+    """One file per task (`tasks/<id>.md`, or `.json` for structured output) + `result.json`."""
+    tasks_dir = run_dir / "tasks"
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    for task_id, record in result.records.items():
+        if record.status != "succeeded":
+            continue
+        if record.data is not None:
+            text = json.dumps(record.data, indent=2, ensure_ascii=False) + "\n"
+            (tasks_dir / f"{task_id}.json").write_text(text, encoding="utf-8")
+        else:
+            (tasks_dir / f"{task_id}.md").write_text(record.output + "\n", encoding="utf-8")
+    summary = {
+        "run_id": result.run_id,
+        "workflow": spec.name,
+        "status": result.status,
+        "reason": result.reason,
+        "backend": backend,
+        "makespan_s": round(result.makespan_s, 3),
+        "usage": result.usage.to_api(),
+        "cost_usd": round(result.cost_usd, 6),
+        "tasks": {t: _record_json(r) for t, r in sorted(result.records.items())},
+    }
+    path = run_dir / "result.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return path
