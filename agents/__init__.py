@@ -10,6 +10,7 @@ prices), which itself imports `agents`, so importing it eagerly here would be ci
 
 from typing import TYPE_CHECKING, Any
 
+from agents._logging import quiet_default
 from agents.agent import Agent
 from agents.anthropic_client import AnthropicClient, MissingAPIKeyError
 from agents.client import LLMClient, LLMRequest, LLMResponse, StreamEventHandler, TokenCount
@@ -18,6 +19,8 @@ from agents.ratelimit import BucketReading, RateLimitSnapshot
 from agents.scripted import ScriptedLLM, ScriptedReply, ScriptedStep
 from agents.tools import Tool, ToolOutcome, as_tool, tool
 from agents.usage import Usage
+
+quiet_default()
 
 if TYPE_CHECKING:
     from agents.worker import TaskFailed, ToolCall, Worker, WorkerJob, WorkerResult
