@@ -73,7 +73,7 @@ __all__ = [
     "resolve_output_model",
 ]
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5"
 CONTEXT_MAX_BYTES = 2_000_000
 """Cap on the total size of the shared context files."""
 
