@@ -109,7 +109,9 @@ class WorkerJob:
     the per-call request timeout in seconds (a timed-out call is retried under the
     budget); `cached_tokens` is how much of the first turn's prompt is expected to be a
     cache read (e.g. the context prefix another worker has written); `kind` groups tasks
-    whose output sizes are alike, for the learned output estimate.
+    whose output sizes are alike, for the learned output estimate; `max_attempts` bounds
+    each call's attempts after real failures (the task's `retries` + 1; 429s are paced by
+    the budget and bounded by the caller's retry policy instead).
     """
 
     task_id: str
@@ -130,6 +132,7 @@ class WorkerJob:
     kind: str | None = None
     repair_attempts: int = 1
     cached_tokens: int = 0
+    max_attempts: int | None = None
 
     _output: tuple[type[BaseModel] | None, dict[str, Any] | None] = field(
         init=False, repr=False, compare=False
@@ -433,6 +436,7 @@ class Worker:
             tail=job.tail,
             group=job.group,
             stream=job.stream,
+            max_attempts=job.max_attempts,
         )
         outcome = await self.caller.call(self.build_request(job, messages), options)
         response = outcome.response

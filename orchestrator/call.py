@@ -21,6 +21,8 @@ from orchestrator.clock import Clock
 from orchestrator.events import EventLog
 from policies.retry import RetryPolicy
 
+_BUDGET_PACED = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.ACCELERATION})
+
 __all__ = ["BudgetedCaller", "CallFailed", "CallOptions", "CallOutcome"]
 
 
@@ -122,6 +124,7 @@ class BudgetedCaller:
         waited = 0.0
         started = self.clock.now()
         attempt = 0
+        failures = 0
         while True:
             attempt += 1
             asked = self.clock.now()
@@ -151,8 +154,12 @@ class BudgetedCaller:
                     errors.append(error)
                     self.errors[error.kind] = self.errors.get(error.kind, 0) + 1
                     retry = self.retry.should_retry(error, attempt)
-                    if options.max_attempts is not None:
-                        retry = error.retryable and attempt < options.max_attempts
+                    if error.kind not in _BUDGET_PACED:
+                        failures += 1
+                    if options.max_attempts is not None and retry:
+                        # A task's own retry limit counts real failures; 429s are paced by
+                        # the budget and bounded by the retry policy alone.
+                        retry = failures < options.max_attempts
                     if self.events is not None:
                         self.events.emit(
                             "call.error",

@@ -97,7 +97,7 @@ class MessagesEndpoint:
             cls = state.model_class(request.model)
             if cls is None:
                 raise ApiError(404, f"model: {request.model}")
-            await self._handle(send, request, key, cls, request_id, b"cache_control" in raw, raw)
+            await self._handle(send, request, key, cls, request_id, b"cache_control" in raw)
         except ApiError as error:
             state.stats.responses[error.status] += 1
             if error.stat is not None:
@@ -114,7 +114,6 @@ class MessagesEndpoint:
         cls: str,
         request_id: str,
         maybe_cached: bool,
-        raw: bytes = b"",
     ) -> None:
         state = self.state
         config = state.config
@@ -151,7 +150,8 @@ class MessagesEndpoint:
                 state.cache.refresh(prompt.cache, now)
             else:
                 stats.cache_misses += 1
-        rng = state.rng if config.content.seeding == "sequence" else state.request_rng(raw)
+        sequence = config.content.seeding == "sequence"
+        rng = state.rng if sequence else state.request_rng(request.body)
         plan = state.planner.plan(
             request.body,
             rng,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.clock import Clock
 from orchestrator.emulator._headers import RateLimitHeaders
@@ -161,8 +164,14 @@ class EmulatorState:
                 self._prices[model] = None
         return self._prices[model]
 
-    def request_rng(self, raw: bytes) -> random.Random:
-        """A generator seeded by (seed, request bytes): a resent or resumed request gets the
-        same answer whatever else was sent before it."""
+    def request_rng(self, body: Mapping[str, Any]) -> random.Random:
+        """A generator seeded by (seed, request content): a resent or resumed request gets
+        the same answer whatever else was sent before it.
+
+        `max_tokens` and `stream` are left out: a client that sizes `max_tokens` from what
+        it has learned (or streams) still gets the same answer, only cut differently.
+        """
+        content = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
+        raw = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
         digest = hashlib.blake2b(raw, digest_size=16, key=self._seed_bytes[:64]).digest()
         return random.Random(int.from_bytes(digest, "big"))
