@@ -63,6 +63,8 @@ class ModelAccount(ClassCapacity):
         self.in_flight = 0
         #: actual mode: output reserved by in-flight leases and not yet known to be produced.
         self.pending_output = 0.0
+        #: EWMA of admission-to-end seconds of this class's calls (None before the first).
+        self.call_seconds: float | None = None
         self.waiting: dict[int, Lease] = {}
         #: Arrival of the first lease of the current waiting spell (None: nobody waits).
         self.waiting_since: float | None = None
@@ -342,6 +344,10 @@ class ModelAccount(ClassCapacity):
                 "settled or released once, while active"
             )
         self.in_flight -= 1
+        if lease.admitted_at is not None:
+            seconds = max(0.0, now - lease.admitted_at)
+            last = self.call_seconds
+            self.call_seconds = seconds if last is None else last + 0.2 * (seconds - last)
         if self.mode == "actual" and lease.charged:
             self.pending_output -= max(0.0, lease.reserved[2] - lease.produced)
             if self.in_flight == 0:

@@ -122,7 +122,11 @@ def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bo
             account.learn_lower(i, remaining - slack, now)
         ceiling = upper
         if i == 2 and account.mode == "actual":
-            ceiling -= max(0.0, account.pending_output)
+            # Output our running calls will still produce is not in the server's reading
+            # yet, but the server refills while they produce it: subtract only what the
+            # refill over their expected remaining time (half a typical call) won't cover.
+            horizon = 0.5 * (account.call_seconds or 0.0)
+            ceiling -= max(0.0, account.pending_output - bucket.rate * horizon)
         account.pulled[i] += bucket.pull_down(ceiling, now)
     return learned
 
