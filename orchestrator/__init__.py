@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     from orchestrator.config_errors import ConfigError, ConfigIssue
     from orchestrator.events import Event, EventLog
     from orchestrator.graph import GraphCaps, LatencyModel, TaskGraph, TaskNode
+    from orchestrator.hooks import HookError, RunHooks
     from orchestrator.journal import Journal, TaskRecord
     from orchestrator.launch import launch
     from orchestrator.lowerbound import lower_bound
     from orchestrator.runner import RunCaps, Runner, RunResult, TaskContext, TaskOutput
     from orchestrator.spec import WorkflowSpec, load_workflow, parse_workflow
+    from orchestrator.steps import StepError
+    from orchestrator.workflow import Workflow
 
 _LAZY = {
     "Budget": "orchestrator.budget",
@@ -35,18 +38,22 @@ _LAZY = {
     "Event": "orchestrator.events",
     "EventLog": "orchestrator.events",
     "GraphCaps": "orchestrator.graph",
+    "HookError": "orchestrator.hooks",
     "Journal": "orchestrator.journal",
     "LatencyModel": "orchestrator.graph",
     "RequestTooLarge": "orchestrator.budget",
     "RunCaps": "orchestrator.runner",
+    "RunHooks": "orchestrator.hooks",
     "RunResult": "orchestrator.runner",
     "Runner": "orchestrator.runner",
     "SpendLimitReached": "orchestrator.budget",
+    "StepError": "orchestrator.steps",
     "TaskContext": "orchestrator.runner",
     "TaskGraph": "orchestrator.graph",
     "TaskNode": "orchestrator.graph",
     "TaskOutput": "orchestrator.runner",
     "TaskRecord": "orchestrator.journal",
+    "Workflow": "orchestrator.workflow",
     "WorkflowSpec": "orchestrator.spec",
     "launch": "orchestrator.launch",
     "load_workflow": "orchestrator.spec",
@@ -70,6 +77,7 @@ __all__ = [
     "Event",
     "EventLog",
     "GraphCaps",
+    "HookError",
     "Journal",
     "LatencyModel",
     "LoopClock",
@@ -79,14 +87,17 @@ __all__ = [
     "PriceTable",
     "RequestTooLarge",
     "RunCaps",
+    "RunHooks",
     "RunResult",
     "Runner",
     "SpendLimitReached",
+    "StepError",
     "TaskContext",
     "TaskGraph",
     "TaskNode",
     "TaskOutput",
     "TaskRecord",
+    "Workflow",
     "WorkflowSpec",
     "cost_usd",
     "launch",

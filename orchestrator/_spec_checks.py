@@ -160,6 +160,9 @@ def cross_check(spec: WorkflowSpec, source: SourceMap) -> list[ConfigIssue]:
     masks = ancestor_masks(spec.tasks) if not structure else None
     structured: dict[str, Any] = {}
     for task in spec.tasks:
+        if task.kind == "step":
+            structured[task.id] = None  # a function step's data has no declared schema
+            continue
         agent = spec.agents.get(task.agent) if task.agent else None
         schema = task.output_schema or (agent.output_schema if agent else None)
         if schema is not None:

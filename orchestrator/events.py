@@ -3,7 +3,8 @@
 Event names are part of the public contract (reports, progress displays and users'
 log processing rely on them): `run.started`, `task.ready`, `budget.waiting`,
 `task.started`, `task.retry`, `task.finished`, `task.failed`, `task.skipped`,
-`run.finished`, plus `call.error` for each failed model call.
+`run.finished`, plus `call.error` for each failed model call and `hook.error` for each
+exception raised by a `RunHooks` method.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ EVENT_NAMES = frozenset(
         "task.skipped",
         "budget.waiting",
         "call.error",
+        "hook.error",
     }
 )
 

@@ -31,8 +31,9 @@ DEFAULT_MAX_TOKENS = 4096
 DEFAULT_EXPECTED_OUTPUT_TOKENS = 1024
 _CHARS_PER_TOKEN = 4  # rough: only for duration and cap estimates, not for admission
 
-TaskKind = Literal["model", "plan"]
-"""`model`: one agent call (or tool loop). `plan`: expanded into a sub-DAG at run time."""
+TaskKind = Literal["model", "plan", "step"]
+"""`model`: one agent call (or tool loop). `plan`: expanded into a sub-DAG at run time.
+`step`: a Python function (`Workflow.step`); no model call, no budget, no token estimate."""
 
 Problem = tuple[Loc, str, str | None]
 
@@ -86,7 +87,9 @@ class LatencyModel:
             raise ValueError("ttft_s and prefill_s_per_token must be >= 0")
 
     def duration(self, node: TaskNode) -> float:
-        """Estimated duration of `node` in seconds."""
+        """Estimated duration of `node` in seconds (a function step counts as instant)."""
+        if node.kind == "step":
+            return 0.0
         return (
             self.ttft_s
             + self.prefill_s_per_token * node.input_tokens
@@ -164,6 +167,9 @@ def nodes_from_spec(spec: WorkflowSpec) -> list[TaskNode]:
     """
     expected: dict[str, int] = {}
     for task in spec.tasks:
+        if task.kind == "step":
+            expected[task.id] = 0  # a step's output size is unknown; it costs no output tokens
+            continue
         agent = spec.agents.get(task.agent) if task.agent else None
         max_tokens = task.max_tokens or (agent and agent.max_tokens) or DEFAULT_MAX_TOKENS
         guess = task.expected_output_tokens or (agent and agent.expected_output_tokens)
@@ -171,6 +177,18 @@ def nodes_from_spec(spec: WorkflowSpec) -> list[TaskNode]:
     shared = len(spec.context.text) + sum(len(d.text) for d in spec.context_documents)
     nodes = []
     for task in spec.tasks:
+        if task.kind == "step":
+            # Plain Python: no model, and nothing for the budget or the estimates.
+            nodes.append(
+                TaskNode(
+                    id=task.id,
+                    depends_on=tuple(task.depends_on),
+                    kind="step",
+                    priority=task.priority,
+                    expected_output_tokens=0,
+                )
+            )
+            continue
         agent = spec.agents.get(task.agent) if task.agent else None
         chars = shared + len(task.prompt) + (len(agent.system) if agent else 0)
         upstream = sum(expected[t] for t in Template.parse(task.prompt).task_refs)

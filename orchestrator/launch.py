@@ -15,19 +15,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from agents.agent import Agent
 from agents.anthropic_client import AnthropicClient
 from agents.client import LLMClient
 from agents.usage import Usage
 from agents.worker import Worker
 from orchestrator.budget import Budget
 from orchestrator.call import BudgetedCaller
+from orchestrator.config_errors import ConfigError, ConfigIssue, did_you_mean
 from orchestrator.events import Event, EventLog
 from orchestrator.graph import TaskGraph
+from orchestrator.hooks import HookDispatcher, HookError, RunHooks
 from orchestrator.journal import JOURNAL_FILE, Journal, TaskRecord
 from orchestrator.limits import MODEL_CLASSES, ModelLimits
 from orchestrator.pricing import cost_usd
-from orchestrator.runner import RunCaps, Runner, RunResult
+from orchestrator.runner import Executor, RunCaps, Runner, RunResult
 from orchestrator.spec import WorkflowSpec, parse_workflow
+from orchestrator.steps import StepExecutor, StepFunction
 from orchestrator.workflow_exec import WorkflowExecutor, build_agents
 from policies.retry import RetryPolicy
 
@@ -145,6 +151,8 @@ def predict(graph: TaskGraph) -> Prediction:
     tokens_out = sum(node.expected_output_tokens for node in graph)
     cost: float | None = 0.0
     for node in graph:
+        if node.kind == "step":
+            continue  # plain Python: no model call
         usage = Usage(input_tokens=node.input_tokens, output_tokens=node.expected_output_tokens)
         try:
             cost = (cost or 0.0) + cost_usd(node.model or "", usage)
@@ -189,10 +197,23 @@ async def launch(
     listeners: Iterable[Callable[[Event], None]] = (),
     on_budget: Callable[[Budget], None] | None = None,
     stream: bool = False,
+    agents: Mapping[str, Agent] | None = None,
+    steps: Mapping[str, StepFunction] | None = None,
+    output_models: Mapping[str, type[BaseModel]] | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunResult:
-    """Run (or resume) `spec` and write its outputs under `out_root/run_id`."""
+    """Run (or resume) `spec` and write its outputs under `out_root/run_id`.
+
+    A Python `Workflow` also passes what its spec cannot hold: built `agents` by name
+    (used instead of importing the spec's), the functions of its `steps` and pydantic
+    `output_models` by task id. `hooks` (see `orchestrator.hooks`) are called during the
+    run; `HookError` is raised when `on_run_start` or `on_run_end` fails.
+    """
     base_dir = workflow_path.parent if workflow_path is not None else None
-    agents = build_agents(spec, base_dir)
+    python_agents = dict(agents or {})
+    step_functions = dict(steps or {})
+    _check_steps(spec, step_functions)
+    agents = {**build_agents(spec, base_dir, skip=python_agents), **python_agents}
     graph = TaskGraph.from_spec(spec)
     run_dir = out_root / run_id
     journal_file = run_dir / JOURNAL_FILE
@@ -226,6 +247,9 @@ async def launch(
         secrets=backend.secrets,
         listeners=tuple(listeners),
     )
+    dispatcher = HookDispatcher(hooks, events) if hooks is not None else None
+    if dispatcher is not None:
+        events.listen(dispatcher.listener)
     try:
         caller = BudgetedCaller(
             backend.client,
@@ -235,9 +259,24 @@ async def launch(
             events=events,
         )
         worker = Worker(caller)
-        executor = WorkflowExecutor(
-            spec, inputs, worker, agents=agents, base_dir=base_dir, stream=stream
+        executor: Executor = WorkflowExecutor(
+            spec,
+            inputs,
+            worker,
+            agents=agents,
+            base_dir=base_dir,
+            stream=stream,
+            output_models=output_models,
+            turn_hook=dispatcher.on_turn if dispatcher is not None else None,
+            tool_hook=dispatcher.on_tool_call if dispatcher is not None else None,
         )
+        if step_functions:
+            executor = StepExecutor(step_functions, inputs=inputs, fallback=executor)
+        if dispatcher is not None:
+            executor = dispatcher.wrap(executor)
+        step_timeouts = {
+            t.id: t.timeout for t in spec.tasks if t.kind == "step" and t.timeout is not None
+        }
         runner = Runner(
             graph,
             executor,
@@ -250,13 +289,52 @@ async def launch(
                 max_cost_usd=spec.max_cost_usd,
                 deadline_s=spec.deadline,
             ),
+            task_timeout=step_timeouts or None,
+            after_task=dispatcher.after_task if dispatcher is not None else None,
         )
+        if dispatcher is not None:
+            try:
+                await dispatcher.call("on_run_start", run_id, graph, dict(inputs))
+            except HookError:
+                journal.set_status("failed")
+                raise
         result = await runner.run()
         write_outputs(run_dir, result, spec=spec, backend=backend.description)
+        if dispatcher is not None:
+            try:
+                await dispatcher.call("on_run_end", result)
+            except HookError as exc:
+                exc.result = result
+                raise
         return result
     finally:
+        if dispatcher is not None:
+            await dispatcher.aclose()
         events.close()
         journal.close()
+
+
+def _check_steps(spec: WorkflowSpec, steps: Mapping[str, StepFunction]) -> None:
+    """Every function step of `spec` has a function, and every function a step."""
+    issues: list[ConfigIssue] = []
+    source = spec.source_map
+    step_ids = [t.id for t in spec.tasks if t.kind == "step"]
+    for index, task in enumerate(spec.tasks):
+        if task.kind == "step" and task.id not in steps:
+            issues.append(
+                source.issue(
+                    ("tasks", index),
+                    f"task {task.id!r} is a function step, but no function was given for it",
+                    "build the workflow with Workflow.step(...), which passes its functions",
+                )
+            )
+    for task_id in steps:
+        if task_id not in step_ids:
+            hint = did_you_mean(task_id, step_ids)
+            message = f"a function was given for {task_id!r}, which is not a function step"
+            issues.append(source.issue(("tasks",), message, hint))
+    if issues:
+        raise ConfigError(issues)
 
 
 def resume_spec(run_dir: Path) -> tuple[WorkflowSpec, dict[str, Any], dict[str, Any]]:
@@ -264,6 +342,19 @@ def resume_spec(run_dir: Path) -> tuple[WorkflowSpec, dict[str, Any], dict[str, 
     with Journal.open(run_dir / JOURNAL_FILE, read_only=True) as journal:
         info = journal.run_info()
     meta = dict(info.meta)
+    if not meta.get("workflow_text"):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file=None,
+                    line=None,
+                    path=str(run_dir),
+                    message=f"run {info.run_id!r} has no workflow YAML in its journal: "
+                    "it was started from Python",
+                    hint="resume it from Python: Workflow.run(run_id=..., resume=True)",
+                )
+            ]
+        )
     path = Path(meta.get("workflow_path") or "workflow.yaml")
     spec = parse_workflow(meta.get("workflow_text", ""), file=str(path), base_dir=path.parent)
     return spec, dict(info.inputs), meta

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
+
+from pydantic import BaseModel
 
 from agents.usage import Usage
 from orchestrator.clock import Clock, LoopClock
+from orchestrator.config_errors import did_you_mean
 from orchestrator.events import EventLog
 from orchestrator.graph import TaskGraph, TaskNode
 from orchestrator.journal import Journal, TaskRecord
 
 __all__ = [
+    "AfterTask",
     "Executor",
     "OnFailure",
     "RunCaps",
@@ -65,6 +70,10 @@ class TaskContext:
 
 
 Executor = Callable[[TaskContext], Awaitable[TaskOutput]]
+AfterTask = Callable[[TaskContext, TaskRecord], Awaitable[None]]
+"""Awaited with each started task's record before it is journaled; raising fails the task."""
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,9 +117,49 @@ class RunResult:
         """True when every task succeeded."""
         return self.status == "succeeded"
 
+    def __getitem__(self, task_id: str) -> TaskRecord:
+        """The record of `task_id` (`KeyError` with a did-you-mean otherwise)."""
+        record = self.records.get(task_id)
+        if record is None:
+            hint = did_you_mean(task_id, self.records)
+            raise KeyError(
+                f"no task {task_id!r} in run {self.run_id!r}" + (f"; {hint}" if hint else "")
+            )
+        return record
+
+    def _succeeded(self, task_id: str) -> TaskRecord:
+        record = self[task_id]
+        if record.status != "succeeded":
+            raise ValueError(f"task {task_id!r} did not succeed ({record.status}: {record.error})")
+        return record
+
+    def output(self, task_id: str) -> str:
+        """The text output of a task that succeeded (`ValueError` if it did not)."""
+        return self._succeeded(task_id).output
+
+    @overload
+    def parsed(self, task_id: str) -> Any: ...
+
+    @overload
+    def parsed(self, task_id: str, model: type[_M]) -> _M: ...
+
+    def parsed(self, task_id: str, model: type[BaseModel] | None = None) -> Any:
+        """A succeeded task's structured output (its JSON data), validated into `model` if given.
+
+        `ValueError` if the task did not succeed or produced no structured output.
+        """
+        record = self._succeeded(task_id)
+        if record.data is None:
+            raise ValueError(f"task {task_id!r} has no structured output; use output()")
+        return record.data if model is None else model.model_validate(record.data)
+
 
 class Runner:
-    """Runs one graph with one executor; `await runner.run()` returns a `RunResult`."""
+    """Runs one graph with one executor; `await runner.run()` returns a `RunResult`.
+
+    `after_task`, if given, is awaited with each started task's record before it is
+    journaled; if it raises, the task is recorded as failed with that error.
+    """
 
     def __init__(
         self,
@@ -126,6 +175,7 @@ class Runner:
         caps: RunCaps | None = None,
         tails: Mapping[str, float] | None = None,
         task_timeout: Mapping[str, float] | None = None,
+        after_task: AfterTask | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -142,6 +192,7 @@ class Runner:
         self.caps = caps or RunCaps()
         self._tails = tails
         self._timeouts = dict(task_timeout or {})
+        self._after_task = after_task
         self.records: dict[str, TaskRecord] = {}
         self._t0 = 0.0
         self._stop_reason: str | None = None
@@ -339,6 +390,23 @@ class Runner:
             journal=self.journal,
             events=self.events,
         )
+        record = await self._execute(context, started)
+        if self._after_task is None:
+            return record
+        try:
+            await self._after_task(context, record)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = _describe(exc)
+            if record.error:
+                error = f"{record.error}; then {error}"
+            # The task's usage and cost stay on the record: the money was spent.
+            return dataclasses.replace(record, status="failed", error=error)
+        return record
+
+    async def _execute(self, context: TaskContext, started: float) -> TaskRecord:
+        task_id = context.task_id
         timeout = self._timeouts.get(task_id)
         try:
             async with asyncio.timeout(timeout):

@@ -58,6 +58,7 @@ __all__ = [
     "CONTEXT_MAX_BYTES",
     "DEFAULT_MODEL",
     "POLICIES",
+    "YAML_TASK_KINDS",
     "AgentSpec",
     "ClassLimits",
     "ContextDocument",
@@ -166,6 +167,20 @@ class AgentSpec(_Model):
     max_tokens: PositiveInt | None = None
 
 
+YAML_TASK_KINDS: tuple[str, ...] = ("model", "plan")
+"""Task kinds a YAML file may use; `step` (a Python function) exists only in `Workflow`."""
+
+
+def _task_kind(value: Any, info: ValidationInfo) -> Any:
+    steps = bool((info.context or {}).get("function_steps"))
+    if value == "step" and not steps:
+        raise fail(
+            "kind 'step' is only for Python function steps",
+            "add the step in Python with Workflow.step(...); YAML tasks are model or plan",
+        )
+    return choice("task kind", get_args(TaskKind) if steps else YAML_TASK_KINDS)(value)
+
+
 class TaskSpec(_Model):
     """One node of the workflow; unset settings come from its agent, then the workflow."""
 
@@ -180,7 +195,7 @@ class TaskSpec(_Model):
     output_schema: OutputSchema | None = None
     retries: NonNegativeInt = 2
     timeout: PositiveFloat | None = None
-    kind: Annotated[TaskKind, BeforeValidator(choice("task kind", get_args(TaskKind)))] = "model"
+    kind: Annotated[TaskKind, BeforeValidator(_task_kind)] = "model"
 
     @model_validator(mode="after")
     def _plan_has_no_schema(self) -> TaskSpec:
@@ -242,12 +257,22 @@ class WorkflowSpec(_Model):
 
     @classmethod
     def from_data(
-        cls, data: Any, *, source: SourceMap | None = None, base_dir: Path | None = None
+        cls,
+        data: Any,
+        *,
+        source: SourceMap | None = None,
+        base_dir: Path | None = None,
+        function_steps: bool = False,
     ) -> WorkflowSpec:
-        """Validate plain data (context files relative to `base_dir`, default cwd)."""
+        """Validate plain data (context files relative to `base_dir`, default cwd).
+
+        `function_steps` admits tasks of kind `step` (the placeholders of a Python
+        `Workflow`'s function steps); YAML workflows never have them.
+        """
         source = source or SourceMap()
+        context = {"source": source, "base_dir": base_dir, "function_steps": function_steps}
         try:
-            return cls.model_validate(data, context={"source": source, "base_dir": base_dir})
+            return cls.model_validate(data, context=context)
         except ValidationError as exc:
             raise ConfigError(issues_from_validation_error(exc, source, cls)) from None
 
@@ -257,6 +282,8 @@ class WorkflowSpec(_Model):
         schema = cls.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = "dagwright workflow"
+        kind = schema["$defs"]["TaskSpec"]["properties"]["kind"]
+        kind["enum"] = [k for k in kind["enum"] if k in YAML_TASK_KINDS]
         schema["properties"]["inputs"]["additionalProperties"] = {
             "anyOf": [
                 {"$ref": "#/$defs/InputSpec"},

@@ -9,27 +9,39 @@ tool loop where it stopped.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from agents.agent import Agent
-from agents.worker import Worker, WorkerJob
+from agents.worker import ToolCall, Worker, WorkerJob
 from orchestrator.config_errors import ConfigError, ConfigIssue
 from orchestrator.runner import TaskContext, TaskOutput
 from orchestrator.spec import TaskSpec, WorkflowSpec, resolve_output_model
 from orchestrator.template import Template
 
-__all__ = ["WorkflowExecutor", "build_agents"]
+__all__ = ["ToolHook", "TurnHook", "WorkflowExecutor", "build_agents"]
+
+TurnHook = Callable[[str, int, list[dict[str, Any]]], Awaitable[None]]
+"""`hook(task_id, turn, messages)`, awaited after each model turn is journaled."""
+ToolHook = Callable[[str, ToolCall], Awaitable[None]]
+"""`hook(task_id, call)`, awaited after each tool invocation."""
 
 
-def build_agents(spec: WorkflowSpec, base_dir: Path | None) -> dict[str, Agent]:
-    """Import every agent's tools and output models; one `ConfigError` listing all problems."""
+def build_agents(
+    spec: WorkflowSpec, base_dir: Path | None, *, skip: Collection[str] = ()
+) -> dict[str, Agent]:
+    """Import every agent's tools and output models; one `ConfigError` listing all problems.
+
+    Agents named in `skip` are left out (a Python workflow supplies them built).
+    """
     agents: dict[str, Agent] = {}
     issues: list[ConfigIssue] = []
     for name, agent_spec in spec.agents.items():
+        if name in skip:
+            continue
         try:
             agents[name] = Agent.from_spec(
                 name, agent_spec, base_dir=base_dir, source=spec.source_map
@@ -49,7 +61,12 @@ def _plain(value: Any) -> Any:
 
 
 class WorkflowExecutor:
-    """The runner's executor for a `WorkflowSpec`'s model tasks."""
+    """The runner's executor for a `WorkflowSpec`'s model tasks.
+
+    `output_models` gives pydantic output classes by task id (a Python workflow's classes
+    that have no import path); `turn_hook` and `tool_hook` are awaited after each turn
+    and each tool call (the run's `RunHooks`).
+    """
 
     def __init__(
         self,
@@ -60,19 +77,32 @@ class WorkflowExecutor:
         agents: Mapping[str, Agent] | None = None,
         base_dir: Path | None = None,
         stream: bool = False,
+        output_models: Mapping[str, type[BaseModel]] | None = None,
+        turn_hook: TurnHook | None = None,
+        tool_hook: ToolHook | None = None,
     ) -> None:
         self.spec = spec
         self.inputs = dict(inputs)
         self.worker = worker
         self.agents = dict(agents) if agents is not None else build_agents(spec, base_dir)
         self.stream = stream
+        self.turn_hook = turn_hook
+        self.tool_hook = tool_hook
         self._tasks: dict[str, TaskSpec] = {t.id: t for t in spec.tasks}
         self._templates = {t.id: Template.parse(t.prompt) for t in spec.tasks}
+        # Agent system prompts may use inputs only (validated with the spec): render once,
+        # so every worker of an agent sends byte-identical system text (one cached prefix).
+        self._systems = {
+            name: Template.parse(agent.system).render({"inputs": self.inputs, "tasks": {}})
+            for name, agent in self.agents.items()
+            if agent.system
+        }
         self._context = spec.context_prefix()
         self._models: dict[str, type[BaseModel]] = {}
         for task in spec.tasks:
             if isinstance(task.output_schema, str):
                 self._models[task.id] = resolve_output_model(task.output_schema)
+        self._models.update(output_models or {})
 
     def render(self, task_id: str, upstream: Mapping[str, Any]) -> str:
         """The task's prompt with inputs and upstream outputs filled in."""
@@ -90,11 +120,14 @@ class WorkflowExecutor:
         agent = self.agents.get(task.agent) if task.agent else None
         model = task.model or (agent.model if agent else None) or self.spec.model
         schema = task.output_schema if isinstance(task.output_schema, dict) else None
+        if task.id in self._models:
+            schema = None  # the pydantic class is the schema (the spec holds its JSON Schema)
         return WorkerJob(
             task_id=task.id,
             prompt=self.render(task.id, ctx.upstream),
             agent=agent,
             model=model,
+            system=self._systems.get(task.agent) if task.agent else None,
             context_prefix=self._context,
             max_tokens=ctx.node.max_tokens,
             expected_output_tokens=task.expected_output_tokens
@@ -106,6 +139,7 @@ class WorkflowExecutor:
             timeout=task.timeout,
             stream=self.stream,
             kind=task.agent or task.id,
+            max_attempts=task.retries + 1,
         )
 
     async def __call__(self, ctx: TaskContext) -> TaskOutput:
@@ -116,12 +150,23 @@ class WorkflowExecutor:
             turns = journal.transcript(ctx.task_id)
             transcript = turns[-1] if turns else None
 
-        def on_turn(turn: int, messages: list[dict[str, Any]]) -> None:
+        async def on_turn(turn: int, messages: list[dict[str, Any]]) -> None:
             if journal is not None:
                 # The worker counts turns from 1; the journal indexes them from 0.
                 journal.append_turn(ctx.task_id, turn - 1, json.dumps(messages, default=str))
+            if self.turn_hook is not None:
+                await self.turn_hook(ctx.task_id, turn, messages)
 
-        result = await self.worker.run(job, transcript=transcript, on_turn=on_turn)
+        on_tool_call = None
+        tool_hook = self.tool_hook
+        if tool_hook is not None:
+
+            async def on_tool_call(call: ToolCall) -> None:
+                await tool_hook(ctx.task_id, call)
+
+        result = await self.worker.run(
+            job, transcript=transcript, on_turn=on_turn, on_tool_call=on_tool_call
+        )
         return TaskOutput(
             output=result.output,
             data=_plain(result.data),

@@ -41,3 +41,21 @@ def test_library_example_runs_offline(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("50 answers;")
     assert "Traceback" not in done.stderr
+
+
+def test_workflow_api_example_runs_offline(tmp_path: Path) -> None:
+    code = README.split("### Workflows in Python", 1)[1].split("```python\n", 1)[1]
+    script = tmp_path / "haiku.py"
+    script.write_text(code.split("```", 1)[0], encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "succeeded:" in done.stdout
+    assert "Traceback" not in done.stderr
