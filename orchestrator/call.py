@@ -7,9 +7,11 @@ headers, coordinated backoff and retries are the same everywhere.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +92,7 @@ class BudgetedCaller:
         clock: Clock | None = None,
         seed: int = 0,
         events: EventLog | None = None,
+        probes: int = 0,
     ) -> None:
         self.client = client
         self.budget = budget
@@ -101,6 +104,10 @@ class BudgetedCaller:
         self.events = events
         self.calls = 0
         self.errors: dict[ErrorKind, int] = {}
+        #: Calls of a kind with unknown output size sent ahead of the rest (0: no probing).
+        self.probes = probes
+        self._probe_conditions: dict[str, asyncio.Condition] = {}
+        self._probing_now: dict[str, int] = {}
 
     def plan_output(self, request: LLMRequest, options: CallOptions) -> tuple[int, int]:
         """(expected output, max_tokens to ask for) for this call."""
@@ -113,6 +120,45 @@ class BudgetedCaller:
 
     async def call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         """Send `request` under the budget; retry provider-class failures; raise `CallFailed`."""
+        async with self._probing(options):
+            return await self._call(request, options)
+
+    @contextlib.asynccontextmanager
+    async def _probing(self, options: CallOptions) -> AsyncIterator[None]:
+        """Size unknown outputs from a few probes before the rest of their kind is sent.
+
+        A fan-out creates all its calls at once; sized then, every one of them would
+        reserve the declared `max_tokens` (the main waste in legacy mode, and a drag on
+        actual-mode pacing). When a kind has no declared output and nothing learned yet,
+        `probes` calls of it go first; the others wait for their answers (or failures),
+        then are sized from what was learned. Off by default (`probes=0`): on W7 of the
+        benchmarks `probes=5` cut makespan/LB from 3.6x to 1.3x (legacy) and 6.2x to 2.1x
+        (actual), but cost W1 (input-bound) 1.02x -> 1.18x, because the held calls leave
+        the input burst unused while the probes run.
+        """
+        kind = options.kind or options.task_id
+        if options.expected_output_tokens is not None or self.probes <= 0:
+            yield
+            return
+        condition = self._probe_conditions.setdefault(kind, asyncio.Condition())
+        async with condition:
+            while (
+                self.outputs.samples(kind) < self.outputs.min_samples
+                and self._probing_now.get(kind, 0) >= self.probes
+            ):
+                await condition.wait()
+            probe = self.outputs.samples(kind) < self.outputs.min_samples
+            if probe:
+                self._probing_now[kind] = self._probing_now.get(kind, 0) + 1
+        try:
+            yield
+        finally:
+            if probe:
+                async with condition:
+                    self._probing_now[kind] -= 1
+                    condition.notify_all()
+
+    async def _call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         raw_input = self.inputs.raw(request)
         if options.input_tokens is not None:
             prompt_estimate = options.input_tokens

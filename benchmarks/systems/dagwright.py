@@ -1,0 +1,150 @@
+"""dagwright: the workload as a `TaskGraph`, run by the `Runner`, every call through
+`BudgetedCaller` under one `Budget` configured with the emulator's limits and mode.
+
+The scheduler sees what a real client would: the prompt (it estimates its tokens on its
+own), the declared `max_tokens`, a declared expected output when the workload has one,
+and a `kind` per role (the node id without its digits: W3's `plan`, `m`, `reduce`), so
+output sizes are learned across alike calls.
+
+`declare_output=True` is a diagnostic, not a baseline: every call declares the mean real
+output of its role as `expected_output_tokens`, what a user who knows typical sizes
+would write. It separates the scheduler from the output predictor.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+
+from agents.anthropic_client import AnthropicClient
+from agents.client import LLMRequest
+from benchmarks.env import TASK_HEADER
+from benchmarks.systems.base import RunContext, SystemOutcome, prime_sdk
+from benchmarks.workloads import BenchNode
+from orchestrator.budget import Budget
+from orchestrator.call import BudgetedCaller, CallOptions
+from orchestrator.graph import DEFAULT_EXPECTED_OUTPUT_TOKENS, GraphCaps, TaskGraph, TaskNode
+from orchestrator.runner import Runner, TaskContext, TaskOutput
+
+__all__ = ["kind_of", "run_dagwright", "task_graph"]
+
+_DIGITS = re.compile(r"\d+")
+
+
+def kind_of(workload_name: str, node: BenchNode) -> str:
+    """The output-size class of a node: workload, group and id without digits."""
+    return f"{workload_name}:{node.group}:{_DIGITS.sub('', node.id)}"
+
+
+def task_graph(ctx: RunContext) -> TaskGraph:
+    """The workload as a `TaskGraph` (estimates only: what a user would declare)."""
+    nodes = [
+        TaskNode(
+            id=node.id,
+            depends_on=node.deps,
+            model=node.model,
+            priority=node.priority,
+            max_tokens=node.max_tokens,
+            expected_output_tokens=(
+                node.expected_output_tokens
+                if node.expected_output_tokens is not None
+                else min(node.max_tokens, DEFAULT_EXPECTED_OUTPUT_TOKENS)
+            ),
+            input_tokens=node.input_tokens,
+        )
+        for node in ctx.workload.nodes
+    ]
+    return TaskGraph(nodes, caps=GraphCaps(max_nodes=max(10_000, len(nodes))))
+
+
+async def run_dagwright(
+    ctx: RunContext, *, policy: str, declare_output: bool = False
+) -> SystemOutcome:
+    """Run the workload with split policy `policy`."""
+    workload = ctx.workload
+    nodes = {node.id: node for node in workload.nodes}
+    kinds = {node.id: kind_of(workload.name, node) for node in workload.nodes}
+    declared = {node.id: node.expected_output_tokens for node in workload.nodes}
+    if declare_output:
+        by_kind: dict[str, list[int]] = {}
+        for node in workload.nodes:
+            by_kind.setdefault(kinds[node.id], []).append(node.output_tokens)
+        means = {kind: round(statistics.fmean(v)) for kind, v in by_kind.items()}
+        declared = {node_id: means[kind] for node_id, kind in kinds.items()}
+    budget = Budget(ctx.setup.limits, mode=ctx.setup.mode, policy=policy)
+    client = AnthropicClient(http_client=ctx.http_client())
+    prime_sdk(client.sdk)
+    caller = BudgetedCaller(client, budget, seed=ctx.seed)
+    lease_unused = 0
+
+    async def execute(task: TaskContext) -> TaskOutput:
+        nonlocal lease_unused
+        node = nodes[task.task_id]
+        request = LLMRequest(
+            model=node.model,
+            messages=[{"role": "user", "content": ctx.prompts[node.id]}],
+            max_tokens=node.max_tokens,
+            metadata={"emulator_output_tokens": node.output_tokens},
+            extra_headers={TASK_HEADER: node.id},
+        )
+        outcome = await caller.call(
+            request,
+            CallOptions(
+                task_id=node.id,
+                kind=kinds[node.id],
+                expected_output_tokens=declared[node.id],
+                priority=node.priority,
+                tail=task.tail,
+                group=node.group,
+            ),
+        )
+        usage = outcome.response.usage
+        lease_unused += max(0, outcome.max_tokens_sent - usage.output_tokens)
+        ctx.trace.mark(node.id, "done")
+        return TaskOutput(
+            output="",
+            usage=usage,
+            attempts=outcome.attempts,
+            model=node.model,
+            waited_s=outcome.waited_s,
+        )
+
+    runner = Runner(
+        task_graph(ctx),
+        execute,
+        run_id=f"bench-{workload.name}-{ctx.seed}",
+        on_failure="continue",
+    )
+    try:
+        result = await runner.run()
+    finally:
+        await client.aclose()
+    lost = frozenset(t for t, r in result.records.items() if r.status != "succeeded")
+    for task_id in sorted(lost):
+        ctx.trace.mark(task_id, f"lost {result.records[task_id].error or ''}"[:80])
+    stats = budget.statistics()
+    buckets: dict[str, dict[str, float]] = {}
+    for cls_stats in stats.values():
+        for bucket in (cls_stats.requests, cls_stats.input_tokens, cls_stats.output_tokens):
+            if bucket is not None:
+                buckets[bucket.kind.value] = {
+                    "granted": round(bucket.granted),
+                    "refunded": round(bucket.refunded),
+                    "pulled_down": round(bucket.pulled_down),
+                    "debt_charged": round(bucket.debt_charged),
+                    "capacity": bucket.capacity,
+                }
+    return SystemOutcome(
+        lost=lost,
+        notes={
+            "policy": policy,
+            "declared_output": declare_output,
+            "calls": caller.calls,
+            "caller_errors": dict(Counter({k.value: n for k, n in caller.errors.items()})),
+            "budget_rate_limited": stats.rate_limited,
+            "lease_unused_tokens": lease_unused,
+            "runner_makespan_s": result.makespan_s,
+            "budget_buckets": buckets,
+        },
+    )
