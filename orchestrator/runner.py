@@ -231,6 +231,9 @@ class Runner:
             if pending[t] == 0 and t not in self.records:
                 heapq.heappush(ready, (-tails.get(t, 0.0), position[t], t))
         running: dict[asyncio.Task[TaskRecord], str] = {}
+        # Finished tasks report here: O(1) per completion, where asyncio.wait over every
+        # running task would cost O(running) callbacks each time (slow at 10k+ tasks).
+        completions: asyncio.Queue[asyncio.Task[TaskRecord]] = asyncio.Queue()
         status: RunStatus = "succeeded"
         deadline = self.caps.deadline_s
         try:
@@ -239,20 +242,28 @@ class Runner:
                     task_id = heapq.heappop(ready)[2]
                     self.events.emit("task.ready", task_id)
                     task = asyncio.create_task(self._run_task(task_id), name=f"task:{task_id}")
+                    task.add_done_callback(completions.put_nowait)
                     running[task] = task_id
                 if not running:
                     break
                 timeout = None
                 if deadline is not None:
                     timeout = max(0.0, deadline - self._elapsed())
-                finished, _ = await asyncio.wait(
-                    running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
+                finished: list[asyncio.Task[TaskRecord]] = []
+                try:
+                    async with asyncio.timeout(timeout):
+                        finished.append(await completions.get())
+                except TimeoutError:
+                    pass
+                while not completions.empty():
+                    finished.append(completions.get_nowait())
                 if not finished and deadline is not None and self._elapsed() >= deadline:
                     self._stop_reason = f"deadline of {deadline:g}s reached"
                     await self._cancel(running)
                     break
                 for task in finished:
+                    if task not in running:
+                        continue
                     task_id = running.pop(task)
                     record = task.result()
                     self._finish(record)
