@@ -83,6 +83,7 @@ def _execute(
     resume: bool,
     quiet: bool,
     as_json: bool,
+    reuse: bool = False,
 ) -> RunResult:
     graph = TaskGraph.from_spec(spec)
     view = LiveView(list(graph.order))
@@ -110,6 +111,7 @@ def _execute(
                 resume=resume,
                 listeners=listeners,
                 on_budget=on_budget,
+                reuse=reuse,
             )
             if interactive:
                 with Live(console=console, get_renderable=view.render, refresh_per_second=4):
@@ -181,6 +183,14 @@ def run_command(
         bool, typer.Option("--force", help="Start even if the prediction exceeds a cap.")
     ] = False,
     seed: _Seed = 0,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse",
+            help="Reuse results of earlier runs under --out whose task settings, model and "
+            "rendered prompt are identical (no call is made for them).",
+        ),
+    ] = False,
     quiet: _Quiet = False,
     as_json: _Json = False,
 ) -> None:
@@ -215,6 +225,7 @@ def run_command(
             resume=False,
             quiet=quiet,
             as_json=as_json,
+            reuse=reuse,
         )
     _report(result, out, quiet=quiet, as_json=as_json)
 

@@ -28,7 +28,7 @@ from orchestrator.config_errors import ConfigError, ConfigIssue, did_you_mean
 from orchestrator.events import Event, EventLog
 from orchestrator.graph import TaskGraph
 from orchestrator.hooks import HookDispatcher, HookError, RunHooks
-from orchestrator.journal import JOURNAL_FILE, Journal, TaskRecord
+from orchestrator.journal import JOURNAL_FILE, CrossRunCache, Journal, TaskRecord
 from orchestrator.limits import MODEL_CLASSES, ModelLimits
 from orchestrator.pricing import cost_usd
 from orchestrator.runner import Executor, RunCaps, Runner, RunResult
@@ -197,6 +197,7 @@ async def launch(
     listeners: Iterable[Callable[[Event], None]] = (),
     on_budget: Callable[[Budget], None] | None = None,
     stream: bool = False,
+    reuse: bool = False,
     agents: Mapping[str, Agent] | None = None,
     steps: Mapping[str, StepFunction] | None = None,
     output_models: Mapping[str, type[BaseModel]] | None = None,
@@ -250,6 +251,7 @@ async def launch(
     dispatcher = HookDispatcher(hooks, events) if hooks is not None else None
     if dispatcher is not None:
         events.listen(dispatcher.listener)
+    reuse_cache = CrossRunCache(out_root, exclude=[run_id]) if reuse else None
     try:
         caller = BudgetedCaller(
             backend.client,
@@ -266,6 +268,7 @@ async def launch(
             agents=agents,
             base_dir=base_dir,
             stream=stream,
+            reuse=reuse_cache,
             output_models=output_models,
             turn_hook=dispatcher.on_turn if dispatcher is not None else None,
             tool_hook=dispatcher.on_tool_call if dispatcher is not None else None,
@@ -310,6 +313,8 @@ async def launch(
     finally:
         if dispatcher is not None:
             await dispatcher.aclose()
+        if reuse_cache is not None:
+            reuse_cache.close()
         events.close()
         journal.close()
 

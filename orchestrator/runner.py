@@ -53,6 +53,8 @@ class TaskOutput:
     attempts: int = 1
     model: str | None = None
     waited_s: float = 0.0
+    content_hash: str | None = None
+    """Key for reusing this result in later runs (see `WorkflowExecutor(reuse=...)`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -441,6 +443,7 @@ class Runner:
             started_at=started,
             finished_at=self._elapsed(),
             waited_s=out.waited_s,
+            content_hash=out.content_hash,
         )
 
     def _failed(self, task_id: str, started: float, error: str) -> TaskRecord:

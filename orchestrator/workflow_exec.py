@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from agents.agent import Agent
 from agents.worker import ToolCall, Worker, WorkerJob
 from orchestrator.config_errors import ConfigError, ConfigIssue
+from orchestrator.journal import CrossRunCache, content_hash
 from orchestrator.runner import TaskContext, TaskOutput
 from orchestrator.spec import TaskSpec, WorkflowSpec, resolve_output_model
 from orchestrator.template import Template
@@ -77,6 +78,7 @@ class WorkflowExecutor:
         agents: Mapping[str, Agent] | None = None,
         base_dir: Path | None = None,
         stream: bool = False,
+        reuse: CrossRunCache | None = None,
         output_models: Mapping[str, type[BaseModel]] | None = None,
         turn_hook: TurnHook | None = None,
         tool_hook: ToolHook | None = None,
@@ -86,6 +88,7 @@ class WorkflowExecutor:
         self.worker = worker
         self.agents = dict(agents) if agents is not None else build_agents(spec, base_dir)
         self.stream = stream
+        self.reuse = reuse
         self.turn_hook = turn_hook
         self.tool_hook = tool_hook
         self._tasks: dict[str, TaskSpec] = {t.id: t for t in spec.tasks}
@@ -142,8 +145,28 @@ class WorkflowExecutor:
             max_attempts=task.retries + 1,
         )
 
+    def content_hash(self, job: WorkerJob) -> str:
+        """What makes the answer: model, system, context, schema, tools, max_tokens, prompt."""
+        agent = job.agent
+        settings = {
+            "system": job.system if job.system is not None else (agent.system if agent else ""),
+            "context": job.context_prefix,
+            "output_schema": job.api_output_schema,
+            "tools": [t.definition for t in job.tools],
+            "max_tokens": job.max_tokens,
+        }
+        return content_hash(settings, model=str(job.resolved_model), prompt=job.prompt)
+
     async def __call__(self, ctx: TaskContext) -> TaskOutput:
         job = self.job(ctx)
+        key = self.content_hash(job)
+        if self.reuse is not None:
+            hit = self.reuse.find(key)
+            if hit is not None:
+                # The same task, model and prompt succeeded in an earlier run: no call.
+                return TaskOutput(
+                    output=hit.output, data=hit.data, attempts=0, model=hit.model, content_hash=key
+                )
         journal = ctx.journal
         transcript = None
         if journal is not None:
@@ -168,6 +191,7 @@ class WorkflowExecutor:
             job, transcript=transcript, on_turn=on_turn, on_tool_call=on_tool_call
         )
         return TaskOutput(
+            content_hash=key,
             output=result.output,
             data=_plain(result.data),
             usage=result.usage,
