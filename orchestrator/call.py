@@ -166,6 +166,10 @@ class BudgetedCaller:
             prompt_estimate = self.inputs.estimate(request)
         itpm_estimate = max(1, prompt_estimate - max(0, options.cached_tokens))
         expected, max_tokens = self.plan_output(request, options)
+        if self.budget.mode == "actual":
+            # The server counts output as generated: a smaller max_tokens reserves nothing
+            # less there and only risks a truncated answer that must be sent again.
+            max_tokens = request.max_tokens
         errors: list[LLMError] = []
         waited = 0.0
         started = self.clock.now()

@@ -31,7 +31,7 @@ from agents import (
 )
 from orchestrator.budget import Budget, RampConfig
 from orchestrator.call import BudgetedCaller, CallFailed, CallOptions, CallOutcome
-from orchestrator.limits import ModelLimits, model_class
+from orchestrator.limits import AccountingMode, ModelLimits, model_class
 from orchestrator.pricing import PRICES, Price, PriceTable
 
 pytestmark = pytest.mark.looptime
@@ -90,8 +90,10 @@ class RecordingCaller(BudgetedCaller):
         return await super().call(request, options)
 
 
-def make(llm: Any, *, prices: PriceTable = PRICES) -> tuple[Worker, Budget, RecordingCaller]:
-    budget = Budget(LIMITS, ramp=RampConfig.off())
+def make(
+    llm: Any, *, prices: PriceTable = PRICES, mode: AccountingMode = "actual"
+) -> tuple[Worker, Budget, RecordingCaller]:
+    budget = Budget(LIMITS, mode=mode, ramp=RampConfig.off())
     caller = RecordingCaller(llm, budget)
     return Worker(caller, prices=prices), budget, caller
 
@@ -508,12 +510,23 @@ async def test_truncated_output_fails_with_the_fix() -> None:
 
 
 async def test_truncation_after_the_callers_own_resend_reports_the_full_max_tokens() -> None:
+    # Legacy accounting: the budget right-sizes max_tokens, then resends with the full one.
     cut = ScriptedLLM.text("partial", stop_reason="max_tokens")
     llm = ScriptedLLM([cut, cut])
-    worker, _, _ = make(llm)
+    worker, _, _ = make(llm, mode="legacy")
     with pytest.raises(TaskFailed, match="truncated at max_tokens=4000;"):
         await worker.run(job(max_tokens=4_000, expected_output_tokens=100))
     assert llm.calls[0].max_tokens < 4_000 and llm.calls[1].max_tokens == 4_000
+
+
+async def test_actual_accounting_sends_the_full_max_tokens_at_once() -> None:
+    # Actual accounting counts output as generated: shrinking max_tokens saves nothing.
+    cut = ScriptedLLM.text("partial", stop_reason="max_tokens")
+    llm = ScriptedLLM([cut])
+    worker, _, _ = make(llm)
+    with pytest.raises(TaskFailed, match="truncated at max_tokens=4000;"):
+        await worker.run(job(max_tokens=4_000, expected_output_tokens=100))
+    assert [call.max_tokens for call in llm.calls] == [4_000]
 
 
 async def test_streaming_jobs_use_the_stream_endpoint() -> None:
