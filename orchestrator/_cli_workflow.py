@@ -14,12 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from agents.usage import Usage
 from orchestrator._console import config_errors, emit, fail, stdout_console
 from orchestrator.config_errors import did_you_mean
 from orchestrator.graph import CriticalPath, TaskGraph
 from orchestrator.inputs import resolve_inputs
-from orchestrator.pricing import cost_usd
+from orchestrator.prediction import predict
 from orchestrator.spec import WorkflowSpec, load_workflow
 
 __all__ = ["graph_command", "register", "schema_command", "validate_command"]
@@ -48,18 +47,6 @@ def _listing(items: Sequence[str], sep: str = ", ") -> str:
     return sep.join(items[:_SHOWN]) + f"{sep}... ({len(items) - _SHOWN} more)"
 
 
-def _cost(graph: TaskGraph) -> float | None:
-    """Estimated dollars without caching, or None when a model has no known price."""
-    total = 0.0
-    for node in graph:
-        usage = Usage(input_tokens=node.input_tokens, output_tokens=node.expected_output_tokens)
-        try:
-            total += cost_usd(node.model or "", usage)
-        except KeyError:
-            return None
-    return total
-
-
 def _summary(file: Path, spec: WorkflowSpec, graph: TaskGraph, inputs: dict[str, Any]) -> None:
     console = stdout_console()
     path: CriticalPath = graph.critical_path()
@@ -80,7 +67,7 @@ def _summary(file: Path, spec: WorkflowSpec, graph: TaskGraph, inputs: dict[str,
             f"{input_tokens + output_tokens:,} ({input_tokens:,} input + {output_tokens:,} output)",
         ),
     ]
-    cost = _cost(graph)
+    cost = predict(graph).cost_usd
     if cost is not None:
         rows.append(("estimated cost", f"${cost:.4f} (before prompt caching)"))
     missing = [name for name, spec_ in spec.inputs.items() if spec_.required and name not in inputs]
