@@ -3,8 +3,9 @@
 Note: `agents` is also the import name of the OpenAI Agents SDK (`openai-agents`);
 install them in separate environments.
 
-The worker's names (`Worker`, `WorkerJob`, `WorkerResult`, `TaskFailed`, `ToolCall`) are
-loaded on first access: `agents.worker` builds on `orchestrator` (budget, caller,
+The worker's names (`Worker`, `WorkerJob`, `WorkerResult`, `TaskFailed`, `ToolCall`) and
+the manager's (`Manager`, `Plan`, `PlanCaps`, `PlanError`, `PlanResult`, `plan_to_spec`)
+are loaded on first access: `agents.worker` builds on `orchestrator` (budget, caller,
 prices), which itself imports `agents`, so importing it eagerly here would be circular.
 """
 
@@ -23,6 +24,7 @@ from agents.usage import Usage
 quiet_default()
 
 if TYPE_CHECKING:
+    from agents.manager import Manager, Plan, PlanCaps, PlanError, PlanResult, plan_to_spec
     from agents.worker import TaskFailed, ToolCall, Worker, WorkerJob, WorkerResult
 
 __all__ = [
@@ -34,7 +36,12 @@ __all__ = [
     "LLMError",
     "LLMRequest",
     "LLMResponse",
+    "Manager",
     "MissingAPIKeyError",
+    "Plan",
+    "PlanCaps",
+    "PlanError",
+    "PlanResult",
     "RateLimitSnapshot",
     "ScriptedLLM",
     "ScriptedReply",
@@ -50,10 +57,14 @@ __all__ = [
     "WorkerJob",
     "WorkerResult",
     "as_tool",
+    "plan_to_spec",
     "tool",
 ]
 
 _WORKER_NAMES = frozenset({"TaskFailed", "ToolCall", "Worker", "WorkerJob", "WorkerResult"})
+_MANAGER_NAMES = frozenset(
+    {"Manager", "Plan", "PlanCaps", "PlanError", "PlanResult", "plan_to_spec"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,4 +72,8 @@ def __getattr__(name: str) -> Any:
         from agents import worker
 
         return getattr(worker, name)
+    if name in _MANAGER_NAMES:
+        from agents import manager
+
+        return getattr(manager, name)
     raise AttributeError(f"module 'agents' has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """The lower bound of one run, from the usage the server really reported.
 
 For each node: ITPM-counted input (input + cache writes) and output from its final
-answer's `usage`; latency from the emulator's own model (jitter 0), with prefill over the
-whole prompt as the emulator applies it. A node that never got an answer (lost by a
+answer's `usage`; latency from the emulator's own model, with prefill over the whole
+prompt as the emulator applies it, scaled by (1 - jitter): the fastest a request can be
+(exact when jitter is 0, as in every workload but W8). A node that never got an answer (lost by a
 baseline) counts with its planned sizes, which the emulator would have reproduced exactly.
 """
 
@@ -27,7 +28,8 @@ def dag_nodes(
     for node in workload.nodes:
         for dep in node.deps:
             successors[dep].append(node.id)
-    per_output = 0.0 if latency.instant else 1.0 / latency.tokens_per_second
+    fastest = 1.0 - latency.jitter
+    per_output = 0.0 if latency.instant else fastest / latency.tokens_per_second
     out: list[DagNode] = []
     for node in workload.nodes:
         real = usage.get(node.id)
@@ -44,9 +46,9 @@ def dag_nodes(
                 latency=node_latency(
                     input_tokens=prompt,
                     output_tokens=output,
-                    ttft=latency.ttft,
+                    ttft=latency.ttft * fastest,
                     per_output=per_output,
-                    per_input=latency.prefill_per_token,
+                    per_input=latency.prefill_per_token * fastest,
                 ),
                 successors=tuple(successors[node.id]),
             )

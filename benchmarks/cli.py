@@ -1,10 +1,16 @@
 """`python -m benchmarks`: emulator throughput, overhead, then the workload matrix.
 
 ```
-python -m benchmarks                          # W1,W7 x all systems x legacy,actual x 5 seeds
-python -m benchmarks --workloads W1,W2,W3,W4,W7 --seeds 10 --json /tmp/bench.json
-python -m benchmarks --quick                  # 1 seed, dagwright/critical_path and B0
+python -m benchmarks                    # every workload x all systems x legacy,actual x 5 seeds
+python -m benchmarks --workloads W1,W5,W9 --seeds 10 --json /tmp/bench.json
+python -m benchmarks --quick            # every workload, 1 seed, legacy, 2 systems
 ```
+
+`W9` names both of its variants (`W9-8k`, `W9-80k`). B3 (LangGraph) runs when
+`pip install -e '.[bench]'` installed it, and is skipped with a printed reason otherwise.
+With `--json FILE` the records (one per run, and `workload: "overhead"` ones for the CPU
+figures) go to FILE and everything else (throughput, determinism, targets, the markdown
+table) to FILE with suffix `.meta.json`.
 """
 
 from __future__ import annotations
@@ -24,16 +30,26 @@ from benchmarks import emulator_throughput, overhead
 from benchmarks.env import MODES
 from benchmarks.harness import RunSpec, matrix, run_all, run_one
 from benchmarks.record import Record
-from benchmarks.report import REFERENCE, print_overhead, print_results, print_throughput
+from benchmarks.report import (
+    REFERENCE,
+    details,
+    markdown_table,
+    print_overhead,
+    print_results,
+    print_throughput,
+    summarise,
+)
 from benchmarks.systems import BASELINES, DAGWRIGHT, DECLARED, expand_systems
-from benchmarks.targets import evaluate
+from benchmarks.systems.langgraph_sys import available as langgraph_available
+from benchmarks.targets import evaluate, evaluate_groups
 from benchmarks.virtual import DEFAULT_NOOP_CYCLES
-from benchmarks.workloads import WORKLOADS
+from benchmarks.workloads import WORKLOADS, expand_workloads
 from orchestrator.limits import AccountingMode
 
 __all__ = ["main", "parse_args"]
 
 DEFAULT_SYSTEMS = [DAGWRIGHT, DECLARED, *BASELINES]
+LANGGRAPH = "B3-langgraph"
 QUICK_SYSTEMS = [f"{DAGWRIGHT}/critical_path", "B0-naive-r2"]
 
 
@@ -46,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--workloads", default="W1,W7", help=f"of {','.join(WORKLOADS)}")
+    parser.add_argument(
+        "--workloads", default=None, help=f"of {','.join(WORKLOADS)} (default: all)"
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5)")
     parser.add_argument(
         "--systems",
@@ -54,8 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="dagwright (all policies), dagwright/<policy>, dagwright-declared, "
         f"{', '.join(BASELINES)}, or B0/B1/B2 (default: all)",
     )
-    parser.add_argument("--modes", default=",".join(MODES), help="legacy,actual")
-    parser.add_argument("--quick", action="store_true", help="1 seed, 2 systems, small overhead")
+    parser.add_argument("--modes", default=None, help="legacy,actual (--quick: legacy)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 seed, 2 systems, legacy accounting only, smaller overhead runs",
+    )
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the summary table to FILE"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the records to FILE")
     parser.add_argument("--no-emulator-throughput", action="store_true")
     parser.add_argument("--no-overhead", action="store_true")
@@ -68,11 +93,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--noop-cycles", type=int, default=DEFAULT_NOOP_CYCLES)
     parser.add_argument("--verbose", action="store_true", help="a line per run")
     args = parser.parse_args(argv)
-    workloads = _csv(args.workloads)
-    for name in workloads:
-        if name not in WORKLOADS:
-            parser.error(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
-    modes = _csv(args.modes)
+    try:
+        workloads = expand_workloads(_csv(args.workloads or ",".join(WORKLOADS)))
+    except ValueError as exc:
+        parser.error(str(exc))
+    modes = _csv(args.modes or ("legacy" if args.quick else ",".join(MODES)))
     for mode in modes:
         if mode not in MODES:
             parser.error(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
@@ -87,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.system_specs = expand_systems(names)
     except ValueError as exc:
         parser.error(str(exc))
-    sizes = args.overhead_nodes or ("2000" if args.quick else "10000")
+    sizes = args.overhead_nodes or ("10000" if args.quick else "10000,100000")
     args.overhead_sizes = [int(v) for v in _csv(sizes)]
     args.workload_names = workloads
     args.mode_names = cast(list[AccountingMode], modes)
@@ -150,17 +175,24 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=200)
     started = time.perf_counter()
     meta: dict[str, Any] = {}
+    skipped = langgraph_available()
+    if skipped is not None:
+        if any(spec.name == LANGGRAPH for spec in args.system_specs):
+            console.print(f"  {skipped}")
+        args.system_specs = [spec for spec in args.system_specs if spec.name != LANGGRAPH]
+        meta["skipped"] = skipped
     if not args.no_emulator_throughput:
         rows = emulator_throughput.run(300 if args.quick else 5000)
         meta["emulator_throughput"] = rows
         print_throughput(console, rows)
     if not args.no_overhead:
-        sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
+        sizes = sorted({1_000, *args.overhead_sizes})
         meta["overhead"] = {
             "lease_settle": overhead.lease_settle_cost(2_000 if args.quick else 20_000),
             "admission": overhead.admission_cost(sizes, samples=1_000 if args.quick else 5_000),
             "scheduler": [
-                overhead.scheduler_cost(n, queued=i == 0) for i, n in enumerate(args.overhead_sizes)
+                overhead.scheduler_cost(n, queued=i == 0 and not args.quick)
+                for i, n in enumerate(args.overhead_sizes)
             ],
         }
         print_overhead(console, meta["overhead"])
@@ -180,9 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
     meta["matrix_wall_s"] = time.perf_counter() - matrix_started
     summaries = print_results(console, records)
+    lines = details(records)
+    if lines:
+        console.rule("Workload details (W5 groups, W8 episodes, W9 predictions)")
+        for line in lines:
+            console.print(f"  {line}", highlight=False)
+    table = markdown_table(summarise(records))
+    meta["markdown"] = table
+    if args.markdown is not None:
+        args.markdown.write_text(table)
     meta["determinism"] = _determinism(console, specs, records, args.noop_cycles)
     console.rule("Targets (dagwright, critical_path policy)")
-    verdicts = evaluate(summaries)
+    verdicts = evaluate(summaries) + evaluate_groups(records)
     for v in verdicts:
         console.print(f"  {v.status:<8} {v.workload} {v.mode:<6} {v.target}: {v.detail}")
     meta["targets"] = [
@@ -201,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(records)} virtual-time runs"
     )
     if args.json is not None:
-        args.json.write_text(json.dumps([r.to_json() for r in records], indent=1) + "\n")
+        rows = [r.to_json() for r in records]
+        rows += overhead.overhead_records(meta.get("overhead", {}), meta.get("emulator_throughput"))
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
         meta_path = args.json.with_suffix(".meta.json")
         meta_path.write_text(json.dumps(meta, indent=1, default=str) + "\n")
-        console.print(f"  wrote {args.json} ({len(records)} records) and {meta_path}")
+        console.print(f"  wrote {args.json} ({len(rows)} records) and {meta_path}")
     return 0

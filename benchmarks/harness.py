@@ -8,15 +8,19 @@ lower bound computed from the usage the server reported.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from agents.usage import Usage
 from benchmarks.bound import realised_bound
-from benchmarks.env import lower_bound_mode, prompt_text, server_setup
+from benchmarks.env import ServerSetup, lower_bound_mode, prompt_text, server_setup
+from benchmarks.groups import episodes, group_metrics, only_group
 from benchmarks.record import Record, utilisation
 from benchmarks.systems import RunContext, SystemOutcome, SystemSpec
 from benchmarks.trace import Trace
 from benchmarks.virtual import DEFAULT_NOOP_CYCLES, run_virtual
+from benchmarks.workload_w9 import predicted
 from benchmarks.workloads import Workload, make_workload
 from orchestrator.emulator import Emulator
 from orchestrator.limits import AccountingMode, BucketKind
@@ -61,7 +65,7 @@ def run_one(
     prompts = {node.id: prompt_text(node) for node in work.nodes}
     system = spec.system.runner()
 
-    async def main() -> tuple[SystemOutcome, float, Trace, Emulator]:
+    async def main() -> tuple[SystemOutcome, float, float, Trace, Emulator]:
         emulator = Emulator(setup.config)
         trace = Trace()
         ctx = RunContext(
@@ -71,13 +75,14 @@ def run_one(
             emulator=emulator,
             trace=trace,
             seed=spec.seed,
+            started_at=trace.clock.now(),
         )
-        start = trace.clock.now()
+        start = ctx.started_at
         outcome = await system(ctx)
-        return outcome, trace.clock.now() - start, trace, emulator
+        return outcome, start, trace.clock.now() - start, trace, emulator
 
     wall, cpu = time.perf_counter(), time.process_time()
-    outcome, makespan, trace, emulator = run_virtual(main, noop_cycles=noop_cycles)
+    outcome, started_at, makespan, trace, emulator = run_virtual(main, noop_cycles=noop_cycles)
     wall = time.perf_counter() - wall
     usage = trace.final_usage()
     bound = realised_bound(
@@ -92,6 +97,8 @@ def run_one(
     notes["emulator_429_by_limit"] = stats["rate_limited"]["rate_limit"]
     # answers cut at max_tokens (dagwright then resends with the caller's max_tokens)
     notes["truncated_answers"] = sum(s.stop_reason == "max_tokens" for s in trace.successes)
+    notes["n_429_episodes"] = episodes(trace)
+    _workload_notes(spec, work, notes, trace, usage, setup, started_at, noop_cycles)
     return Record(
         workload=work.name,
         system=spec.system.name,
@@ -126,6 +133,7 @@ def run_one(
         events_hash=trace.digest(),
         n_nodes=len(work.nodes),
         n_requests=sum(trace.statuses.values()),
+        in_tokens_counted=int(stats["tokens"]["itpm_counted"]),
         lb_parts={
             "critical_path": round(bound.critical_path, 3),
             "requests": round(bound.requests, 3),
@@ -134,6 +142,44 @@ def run_one(
         },
         notes=notes,
     )
+
+
+def _workload_notes(
+    spec: RunSpec,
+    work: Workload,
+    notes: dict[str, Any],
+    trace: Trace,
+    usage: Mapping[str, Usage],
+    setup: ServerSetup,
+    started_at: float,
+    noop_cycles: int,
+) -> None:
+    """Per-group figures (W5: and each `extra["alone"]` group run on its own) and the
+    figures predicted before the run (`extra["predict"]`, W9)."""
+    mode = lower_bound_mode(spec.mode)
+    groups = group_metrics(
+        work,
+        trace,
+        usage,
+        started_at=started_at,
+        latency=setup.latency,
+        limits=setup.limits,
+        mode=mode,
+    )
+    alone = work.extra.get("alone")
+    if isinstance(alone, str) and alone in groups:
+        solo = run_one(
+            spec, workload=only_group(work, alone, release=False), noop_cycles=noop_cycles
+        )
+        entry = groups[alone]
+        entry["alone_makespan_s"] = solo.makespan_s
+        entry["alone_lost"] = solo.lost_tasks
+        if entry["makespan_s"] is not None and solo.makespan_s > 0:
+            entry["vs_alone"] = round(entry["makespan_s"] / solo.makespan_s, 6)
+    if groups:
+        notes["groups"] = groups
+    if work.extra.get("predict"):
+        notes["prediction"] = predicted(work, setup.limits, setup.latency, mode)
 
 
 def run_all(

@@ -29,7 +29,13 @@ from orchestrator.limits import TIERS, ModelLimits
 from orchestrator.runner import Runner, TaskContext, TaskOutput
 from policies import get_policy
 
-__all__ = ["admission_cost", "layered_graph", "lease_settle_cost", "scheduler_cost"]
+__all__ = [
+    "admission_cost",
+    "layered_graph",
+    "lease_settle_cost",
+    "overhead_records",
+    "scheduler_cost",
+]
 
 MODEL = "claude-sonnet-4-6"
 UNBOUNDED = ModelLimits(rpm=10**9, itpm=10**12, otpm=10**12)
@@ -164,12 +170,19 @@ def _instant_executor() -> Any:
     return execute
 
 
-def _llm_executor(caller: BudgetedCaller) -> Any:
+def _prompts(graph: TaskGraph) -> dict[int, str]:
+    """One prompt per distinct input size, built before the clock starts (a client has
+    its prompts already; building 20 kB strings is not scheduling), and shared, so the
+    ScriptedLLM's record of calls does not hold a copy per node."""
+    return {size: "x" * (4 * size) for size in {node.input_tokens for node in graph}}
+
+
+def _llm_executor(caller: BudgetedCaller, prompts: dict[int, str]) -> Any:
     async def execute(task: TaskContext) -> TaskOutput:
         node = task.node
         request = LLMRequest(
             model=MODEL,
-            messages=[{"role": "user", "content": "x" * (4 * node.input_tokens)}],
+            messages=[{"role": "user", "content": prompts[node.input_tokens]}],
             max_tokens=node.max_tokens,
         )
         outcome = await caller.call(
@@ -189,10 +202,11 @@ def _llm_executor(caller: BudgetedCaller) -> Any:
 def scheduler_cost(n: int, *, queued: bool = True) -> dict[str, Any]:
     """CPU microseconds per node on an `n`-node layered DAG, three ways (see module doc).
 
-    CPU is measured inside the event loop, around `Runner.run` only (graph construction
-    and loop setup excluded). `queued=False` skips the virtual-time variant (c).
+    CPU is measured inside the event loop, around `Runner.run` only (graph construction,
+    prompts and loop setup excluded). `queued=False` skips the virtual-time variant (c).
     """
     graph = layered_graph(n)
+    prompts = _prompts(graph)
     reply = "ok " * 100
 
     async def timed(make_executor: Any) -> tuple[float, Any]:
@@ -205,7 +219,8 @@ def scheduler_cost(n: int, *, queued: bool = True) -> dict[str, Any]:
         def make() -> Any:
             budget = Budget(limits, mode="legacy", policy="critical_path")
             return _llm_executor(
-                BudgetedCaller(ScriptedLLM.from_function(lambda request: reply), budget)
+                BudgetedCaller(ScriptedLLM.from_function(lambda request: reply), budget),
+                prompts,
             )
 
         return make
@@ -230,3 +245,59 @@ def scheduler_cost(n: int, *, queued: bool = True) -> dict[str, Any]:
         if name == "runner_budget_queued_us":
             row["queued_virtual_makespan_s"] = result.makespan_s
     return row
+
+
+def overhead_records(
+    overhead: dict[str, Any], throughput: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The JSON records of the overhead figures (`workload` = "overhead").
+
+    One per scheduler DAG size (`system` "dagwright": `cpu_us_per_node` is runner +
+    budget + caller with a ScriptedLLM, `runner_only_us` the runner alone, and the
+    admission decision's p50/p99 with that many leases waiting when it was measured),
+    and one for the full stack per call (`system` "sdk+emulator": the anthropic SDK
+    through the in-process emulator, CPU microseconds per request).
+    """
+    admission = {row["waiting"]: row for row in overhead.get("admission", [])}
+    base: dict[str, Any] = {
+        "workload": "overhead",
+        "policy": None,
+        "mode": "legacy",
+        "seed": 0,
+        "makespan_s": None,
+        "lower_bound_s": None,
+        "ratio": None,
+        "n_429": 0,
+        "out_util": None,
+        "cost_usd": 0.0,
+    }
+    out: list[dict[str, Any]] = []
+    for row in overhead.get("scheduler", []):
+        record = {
+            **base,
+            "system": "dagwright",
+            "policy": "critical_path",
+            "nodes": row["nodes"],
+            "cpu_us_per_node": round(row["runner_budget_scripted_us"], 3),
+            "runner_only_us": round(row["runner_only_us"], 3),
+        }
+        if "runner_budget_queued_us" in row:
+            record["queued_cpu_us_per_node"] = round(row["runner_budget_queued_us"], 3)
+        decision = admission.get(row["nodes"])
+        if decision is not None:
+            record["admission_p50_us"] = round(decision["admit_p50_us"], 3)
+            record["admission_p99_us"] = round(decision["admit_p99_us"], 3)
+        out.append(record)
+    for row in throughput or []:
+        if "SDK" not in row["name"]:
+            continue
+        out.append(
+            {
+                **base,
+                "system": "sdk+emulator",
+                "nodes": row["n"],
+                "cpu_us_per_node": round(1e6 / row["cpu_rps"], 3),
+                "requests_per_s": round(row["rps"], 1),
+            }
+        )
+    return out

@@ -15,7 +15,9 @@ class Record:
     `ratio` is makespan / lower bound; `binding` the limit the bound says binds;
     `out_util` = sum(o) / (C_out + r_out * makespan), `in_util` the same for ITPM-counted
     input; `wasted_reservation` (legacy only, else None) = sum over admitted requests of
-    `max_tokens` minus the output produced; `events_hash` hashes the ordered event log.
+    `max_tokens` minus the output produced; `events_hash` hashes the ordered event log;
+    `in_tokens_counted` is the input the server counted toward ITPM over every answered
+    request (input + cache writes, not cache reads): the input-token budget used.
     """
 
     workload: str
@@ -38,6 +40,7 @@ class Record:
     events_hash: str
     n_nodes: int = 0
     n_requests: int = 0
+    in_tokens_counted: int = 0
     lb_parts: dict[str, float | None] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 

@@ -15,6 +15,8 @@ from benchmarks.record import Record
 __all__ = [
     "REFERENCE",
     "Summary",
+    "details",
+    "markdown_table",
     "print_overhead",
     "print_results",
     "print_throughput",
@@ -43,6 +45,7 @@ class Summary:
     lost: int
     out_util: float
     in_util: float
+    in_tokens: float
     wasted: float | None
     cost_usd: float
     vs_reference: float | None
@@ -85,6 +88,7 @@ def summarise(records: Sequence[Record]) -> list[Summary]:
                 lost=sum(r.lost_tasks for r in rs),
                 out_util=statistics.fmean(r.out_util for r in rs),
                 in_util=statistics.fmean(r.in_util for r in rs),
+                in_tokens=statistics.fmean(r.in_tokens_counted for r in rs),
                 wasted=statistics.fmean(wasted) if wasted else None,
                 cost_usd=statistics.fmean(r.cost_usd for r in rs),
                 vs_reference=mean_makespan / ref if ref else None,
@@ -115,6 +119,7 @@ def print_results(console: Console, records: Sequence[Record]) -> list[Summary]:
             ("lost", "right"),
             ("out util", "right"),
             ("in util", "right"),
+            ("ITPM input", "right"),
             ("wasted reserv.", "right"),
             ("$ / run", "right"),
             ("makespan vs dagwright", "right"),
@@ -136,6 +141,7 @@ def print_results(console: Console, records: Sequence[Record]) -> list[Summary]:
                 f"{s.lost:,}",
                 f"{s.out_util:.2f}",
                 f"{s.in_util:.2f}",
+                f"{s.in_tokens / 1000:,.0f}k",
                 "-" if s.wasted is None else f"{s.wasted:,.0f}",
                 f"{s.cost_usd:.2f}",
                 versus,
@@ -186,3 +192,68 @@ def print_overhead(console: Console, overhead: dict[str, Any]) -> None:
                 f"{row['runner_budget_queued_us']:.0f} us"
             )
         console.print(f"  scheduler CPU per node, {row['nodes']:,}-node DAG: " + "; ".join(parts))
+
+
+def markdown_table(summaries: Sequence[Summary]) -> str:
+    """Workload x system as one markdown table (means over seeds)."""
+    lines = [
+        "| workload | mode | system | makespan/LB (max) | makespan s | 429s | lost "
+        "| out util | $ / run |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        ratio = f"{s.mean_ratio:.3f} ({s.max_ratio:.3f})" + ("" if s.complete else "*")
+        lines.append(
+            f"| {s.workload} | {s.mode} | {s.label} | {ratio} | {s.mean_makespan:,.1f} "
+            f"| {s.n_429:,} | {s.lost:,} | {s.out_util:.2f} | {s.cost_usd:.2f} |"
+        )
+    if any(not s.complete for s in summaries):
+        lines.append("")
+        lines.append("\\* lost tasks: the run gave up on some nodes (ratio against the whole DAG).")
+    return "\n".join(lines) + "\n"
+
+
+def details(records: Sequence[Record]) -> list[str]:
+    """Per-run lines for the workloads with figures of their own: groups (W5), 429
+    episodes where a 429 occurred (W8), and predicted makespans (W9)."""
+    out: list[str] = []
+    for r in records:
+        head = f"{r.workload} {r.mode} seed {r.seed} {r.label}:"
+        groups = r.notes.get("groups") or {}
+        for name, g in groups.items():
+            part = (
+                f"{head} {name} ({g['nodes']} nodes, released at {g['release_s']:g} s) "
+                f"finished at {_s(g['finished_at_s'])}, LB {g['lower_bound_s']:.1f} s "
+                f"-> {_x(g['ratio'])} LB"
+            )
+            if "alone_makespan_s" in g:
+                part += (
+                    f"; makespan {_s(g['makespan_s'])} vs {g['alone_makespan_s']:.1f} s alone "
+                    f"({_x(g.get('vs_alone'))})"
+                )
+            out.append(part)
+        if r.workload == "W8":
+            out.append(
+                f"{head} {r.n_429} 429s in {r.notes.get('n_429_episodes', 0)} episode(s), "
+                f"{r.n_529} 529s, {r.lost_tasks} lost node(s), makespan {r.makespan_s:.1f} s "
+                f"= {r.ratio:.3f} LB; 429s by limit {r.notes.get('emulator_429_by_limit')}"
+            )
+        prediction = r.notes.get("prediction")
+        if prediction:
+            out.append(
+                f"{head} predicted: predict() critical path "
+                f"{prediction['predict_critical_path_s']:.1f} s (Opus latency "
+                f"{prediction['predict_critical_path_opus_s']:.1f} s), lower bound from "
+                f"declared sizes {prediction['predicted_lb_s']:.1f} s "
+                f"({prediction['predicted_binding']}); measured {r.makespan_s:.1f} s "
+                f"(LB with real sizes {r.lower_bound_s:.1f} s)"
+            )
+    return out
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}x"

@@ -1,50 +1,11 @@
-"""Running one coroutine in virtual time: a fresh `looptime` event loop per run.
+"""Running one coroutine in virtual time: see `orchestrator._simulate_virtual`.
 
-Under `looptime` the loop's clock jumps straight to the next timer whenever nothing is
-ready, so hours of rate-limited traffic take seconds, and the same code with the same
-seeds replays the same schedule. `noop_cycles` is how many idle loop iterations looptime
-lets pass before it moves the clock; they exist for outside I/O (threads, sockets) to
-land first. Everything here is in-process, so a small number is enough and much faster
-than looptime's default of 42 (the harness checks the results do not change).
+The benchmark harness and `dagwright simulate` share one implementation; this module
+keeps the benchmarks' import path.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-import looptime
+from orchestrator._simulate_virtual import DEFAULT_NOOP_CYCLES, VIRTUAL_END_S, run_virtual
 
 __all__ = ["DEFAULT_NOOP_CYCLES", "VIRTUAL_END_S", "run_virtual"]
-
-T = TypeVar("T")
-
-DEFAULT_NOOP_CYCLES = 1
-#: A run still going after this many virtual seconds is stuck: looptime then fails its tasks.
-VIRTUAL_END_S = 7 * 24 * 3600.0
-
-
-def run_virtual(
-    factory: Callable[[], Awaitable[T]], *, noop_cycles: int = DEFAULT_NOOP_CYCLES
-) -> T:
-    """Run `factory()` to completion on a new looptime loop whose clock starts at 0."""
-    loop = looptime.new_event_loop(start=0.0, end=VIRTUAL_END_S, noop_cycles=noop_cycles)
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(factory())
-    finally:
-        try:
-            _cancel_leftovers(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

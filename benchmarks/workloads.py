@@ -12,8 +12,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["WORKLOADS", "BenchNode", "Workload", "make_workload"]
+__all__ = ["WORKLOADS", "BenchNode", "Workload", "expand_workloads", "make_workload"]
 
 MODEL = "claude-sonnet-4-6"
 
@@ -37,7 +38,10 @@ class BenchNode:
 
 @dataclass(frozen=True, kw_only=True)
 class Workload:
-    """A named DAG with the limits it is run under."""
+    """A named DAG with the limits it is run under.
+
+    `server` is merged into the emulator's configuration (see `benchmarks.env`).
+    """
 
     name: str
     seed: int
@@ -45,6 +49,7 @@ class Workload:
     tier: str = "tier2"
     notes: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)
 
 
 def _w1(rng: random.Random, seed: int) -> Workload:
@@ -149,6 +154,38 @@ WORKLOADS: dict[str, Callable[[random.Random, int], Workload]] = {
     "W4": _w4,
     "W7": _w7,
 }
+
+
+def _register_split_modules() -> None:
+    """W5, W6, W8 and W9 live in their own modules (`workload_w5`, ...), which import this one."""
+    from benchmarks.workload_w5 import w5
+    from benchmarks.workload_w6 import w6
+    from benchmarks.workload_w8 import w8
+    from benchmarks.workload_w9 import OTPM_VARIANTS, w9_variant
+
+    WORKLOADS.update({"W5": w5, "W6": w6, "W8": w8})
+    WORKLOADS.update({name: w9_variant(name) for name in OTPM_VARIANTS})
+    ordered = sorted(WORKLOADS.items(), key=lambda item: int(item[0][1:].split("-")[0]))
+    WORKLOADS.clear()
+    WORKLOADS.update(ordered)
+
+
+_register_split_modules()
+
+
+def expand_workloads(names: list[str]) -> list[str]:
+    """Workload names with families expanded (`W9` -> `W9-8k`, `W9-80k`); unknown names
+    raise `ValueError` listing the known ones."""
+    out: list[str] = []
+    for name in names:
+        family = [w for w in WORKLOADS if w.startswith(name + "-")]
+        if name in WORKLOADS:
+            out.append(name)
+        elif family:
+            out += family
+        else:
+            raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+    return list(dict.fromkeys(out))
 
 
 def make_workload(name: str, seed: int) -> Workload:

@@ -20,6 +20,7 @@ from orchestrator._console import (
 from orchestrator._live import LiveView, PlainProgress
 from orchestrator.budget import Budget, BudgetError
 from orchestrator.config_errors import ConfigError
+from orchestrator.executors import EXECUTORS, ExecutorChoice
 from orchestrator.graph import TaskGraph
 from orchestrator.journal import JOURNAL_FILE, JournalError
 from orchestrator.launch import (
@@ -84,6 +85,8 @@ def _execute(
     quiet: bool,
     as_json: bool,
     reuse: bool = False,
+    budget_url: str | None = None,
+    executor: ExecutorChoice | None = None,
 ) -> RunResult:
     graph = TaskGraph.from_spec(spec)
     view = LiveView(list(graph.order))
@@ -112,6 +115,8 @@ def _execute(
                 listeners=listeners,
                 on_budget=on_budget,
                 reuse=reuse,
+                budget_url=budget_url,
+                executor=executor,
             )
             if interactive:
                 with Live(console=console, get_renderable=view.render, refresh_per_second=4):
@@ -122,8 +127,10 @@ def _execute(
 
     if not quiet:
         verb = "resuming" if resume else "running"
+        on_ray = ", workers on Ray" if executor is not None and executor.name == "ray" else ""
         console.print(
-            f"{verb} {spec.name!r} ({len(graph)} tasks) as run {run_id} on {backend.description}",
+            f"{verb} {spec.name!r} ({len(graph)} tasks) as run {run_id} on {backend.description}"
+            f"{on_ray}",
             highlight=False,
         )
     try:
@@ -164,8 +171,21 @@ def _report(result: RunResult, out: Path, *, quiet: bool, as_json: bool) -> None
         raise typer.Exit(EXIT_FAILURE)
 
 
+_BudgetUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--budget-url",
+        help="Share one budget with other processes through this Redis server "
+        "(redis://HOST:PORT/DB); overrides the workflow's `budget:` section.",
+        metavar="URL",
+    ),
+]
+
+
 def run_command(
-    file: Annotated[Path, typer.Argument(help="The workflow YAML file.", metavar="FILE")],
+    file: Annotated[
+        Path | None, typer.Argument(help="The workflow YAML file.", metavar="FILE")
+    ] = None,
     sets: Annotated[
         list[str] | None,
         typer.Option("--set", help="Input value, KEY=VALUE (repeatable).", metavar="KEY=VALUE"),
@@ -193,8 +213,47 @@ def run_command(
     ] = False,
     quiet: _Quiet = False,
     as_json: _Json = False,
+    budget_url: _BudgetUrl = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help=f"Where worker calls run: {', '.join(EXECUTORS)} (ray needs "
+            "`pip install 'dagwright[ray]'`).",
+            metavar="NAME",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join with --executor ray (`auto`, or HOST:PORT of `ray start "
+            "--head`); default: start a local Ray instance.",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    goal: Annotated[
+        str | None,
+        typer.Option("--goal", help="Plan a workflow for this goal (shown first), then run it."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --goal: run the plan without asking.")
+    ] = False,
 ) -> None:
     """Run a workflow: every task under one shared budget, results in OUT/RUN_ID/."""
+    if goal is not None or file is None:
+        from orchestrator._cli_plan import workflow_from_goal
+
+        file, run_id = workflow_from_goal(
+            goal,
+            file=file,
+            out=out,
+            run_id=run_id,
+            base_url=base_url,
+            seed=seed,
+            yes=yes,
+            quiet=quiet or as_json,
+        )
     if policy is not None and policy not in POLICIES:
         from orchestrator.config_errors import did_you_mean
 
@@ -203,6 +262,7 @@ def run_command(
             did_you_mean(policy, POLICIES) or "choose one of: " + ", ".join(POLICIES),
         )
     with config_errors():
+        choice = ExecutorChoice(name=executor, ray_address=ray_address)
         spec = load_workflow(file)
         inputs = spec.resolve_inputs(sets or ())
         graph = TaskGraph.from_spec(spec)
@@ -226,6 +286,8 @@ def run_command(
             quiet=quiet,
             as_json=as_json,
             reuse=reuse,
+            budget_url=budget_url,
+            executor=choice,
         )
     _report(result, out, quiet=quiet, as_json=as_json)
 
@@ -236,6 +298,7 @@ def resume_command(
     base_url: _BaseUrl = None,
     quiet: _Quiet = False,
     as_json: _Json = False,
+    budget_url: _BudgetUrl = None,
 ) -> None:
     """Continue a run that was interrupted or failed: only unfinished tasks run again."""
     run_dir = out / run_id
@@ -268,6 +331,7 @@ def resume_command(
             resume=True,
             quiet=quiet,
             as_json=as_json,
+            budget_url=budget_url,
         )
     _report(result, out, quiet=quiet, as_json=as_json)
 

@@ -178,6 +178,11 @@ def cross_check(spec: WorkflowSpec, source: SourceMap) -> list[ConfigIssue]:
                 hint = did_you_mean(task.agent, spec.agents)
                 hint = hint or ("declare it under agents" if not spec.agents else None)
                 issues.append(source.issue((*loc, "agent"), f"unknown agent {task.agent!r}", hint))
+        for j, name in enumerate((task.plan.agents or []) if task.plan is not None else []):
+            if name not in spec.agents:
+                hint = did_you_mean(name, spec.agents) or "declare it under agents"
+                where = (*loc, "plan", "agents", j)
+                issues.append(source.issue(where, f"unknown agent {name!r}", hint))
         max_tokens = task.max_tokens or (agent and agent.max_tokens) or DEFAULT_MAX_TOKENS
         expected = task.expected_output_tokens or (agent and agent.expected_output_tokens)
         if expected and expected > max_tokens:

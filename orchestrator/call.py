@@ -19,6 +19,7 @@ from agents.client import LLMClient, LLMRequest, LLMResponse
 from agents.errors import ErrorKind, LLMError
 from agents.estimate import InputEstimator, OutputEstimator
 from orchestrator.budget import Budget, Lease
+from orchestrator.cachewarm import WarmFirstGate
 from orchestrator.clock import Clock
 from orchestrator.events import EventLog
 from policies.retry import RetryPolicy
@@ -36,7 +37,8 @@ class CallOptions:
     `expected_output_tokens` is the declared expected output, if any; `input_tokens`
     overrides the local input estimate (e.g. an exact `count_tokens` answer);
     `cached_tokens` is how much of the prompt is expected to be read from the cache
-    (not charged against the input limit).
+    (not charged against the input limit). `warm_first=False` lets this call past the
+    caller's warm-first gate (see `orchestrator.cachewarm`).
     """
 
     task_id: str
@@ -50,6 +52,7 @@ class CallOptions:
     weight: float = 1.0
     stream: bool = False
     max_attempts: int | None = None
+    warm_first: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,6 +96,7 @@ class BudgetedCaller:
         seed: int = 0,
         events: EventLog | None = None,
         probes: int = 0,
+        cache_warm_first: bool = True,
     ) -> None:
         self.client = client
         self.budget = budget
@@ -108,6 +112,10 @@ class BudgetedCaller:
         self.probes = probes
         self._probe_conditions: dict[str, asyncio.Condition] = {}
         self._probing_now: dict[str, int] = {}
+        #: Calls sharing a cacheable prefix go writer first, then readers (None: off).
+        self.cache_gate = (
+            WarmFirstGate(inputs=self.inputs, clock=self.clock) if cache_warm_first else None
+        )
 
     def plan_output(self, request: LLMRequest, options: CallOptions) -> tuple[int, int]:
         """(expected output, max_tokens to ask for) for this call."""
@@ -120,6 +128,21 @@ class BudgetedCaller:
 
     async def call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         """Send `request` under the budget; retry provider-class failures; raise `CallFailed`."""
+        if self.cache_gate is not None and options.warm_first:
+            return await self.cache_gate.call(
+                request,
+                cached_tokens=options.cached_tokens,
+                exact_input=options.input_tokens is not None,
+                send=lambda cached, stream: self._probed_call(
+                    request,
+                    dataclasses.replace(
+                        options, cached_tokens=cached, stream=options.stream or stream
+                    ),
+                ),
+            )
+        return await self._probed_call(request, options)
+
+    async def _probed_call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         async with self._probing(options):
             return await self._call(request, options)
 
@@ -170,6 +193,10 @@ class BudgetedCaller:
             # The server counts output as generated: a smaller max_tokens reserves nothing
             # less there and only risks a truncated answer that must be sent again.
             max_tokens = request.max_tokens
+        # Undeclared sizes are guesses: let what the kind's answers teach re-size the lease
+        # while it waits (see `orchestrator.budget.resizing`).
+        kind = options.kind or options.task_id
+        sizing_key: str | None = kind if options.expected_output_tokens is None else None
         errors: list[LLMError] = []
         waited = 0.0
         started = self.clock.now()
@@ -188,6 +215,7 @@ class BudgetedCaller:
                 tail=options.tail,
                 group=options.group,
                 weight=options.weight,
+                sizing_key=sizing_key,
             ) as lease:
                 wait = self.clock.now() - asked
                 waited += wait
@@ -234,7 +262,7 @@ class BudgetedCaller:
                     if (
                         response.stop_reason == "max_tokens"
                         and lease.max_tokens < request.max_tokens
-                        and max_tokens < request.max_tokens
+                        and (max_tokens < request.max_tokens or sizing_key is not None)
                     ):
                         # Our right-sized max_tokens cut the answer short: the caller asked
                         # for more. Send it again with the caller's own max_tokens.
@@ -249,6 +277,7 @@ class BudgetedCaller:
                             )
                         max_tokens = request.max_tokens
                         expected = max(expected, response.usage.output_tokens)
+                        sizing_key = None  # the resend must keep the caller's max_tokens
                         continue
                     return CallOutcome(
                         response=response,
@@ -267,6 +296,8 @@ class BudgetedCaller:
             return await self.client.create(request)
 
         def on_event(event: Mapping[str, Any]) -> None:
+            if self.cache_gate is not None:
+                self.cache_gate.on_stream_event(event)
             if event.get("type") == "message_delta":
                 usage = event.get("usage") or {}
                 produced = usage.get("output_tokens")
@@ -280,8 +311,30 @@ class BudgetedCaller:
     ) -> None:
         if options.input_tokens is None:
             self.inputs.calibrate(request.model, raw_input, response.usage)
+        kind = options.kind or options.task_id
         self.outputs.record(
-            options.kind or options.task_id,
+            kind,
             response.usage.output_tokens,
             truncated=response.stop_reason == "max_tokens",
         )
+        if options.expected_output_tokens is None:
+            self._resize_waiting(request.model, kind)
+
+    def _resize_waiting(self, model: str, kind: str) -> None:
+        """Re-size this kind's waiting leases from what its answers taught.
+
+        Legacy: the right-sized max_tokens is what the server reserves. Actual: the
+        reservation paces the running streams' output; a waiting fan-out sized at the mean
+        would overdraw by half its spread, so it reserves the same right-sized max_tokens
+        (high quantile x headroom), which keeps the pace safe when the key's headroom is
+        thin (another client, a smaller true burst).
+        """
+        learned = self.outputs.estimate(kind)
+        if not learned.learned:
+            return
+        if self.budget.mode == "legacy":
+            self.budget.resize(
+                model, kind, output_tokens=learned.expected, max_tokens=learned.max_tokens
+            )
+        else:
+            self.budget.resize(model, kind, output_tokens=learned.max_tokens)

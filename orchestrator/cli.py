@@ -26,7 +26,9 @@ def _root() -> None:
 
 
 def _register_subcommands() -> None:
+    from orchestrator._cli_report import register as register_report
     from orchestrator._cli_run import register as register_run
+    from orchestrator._cli_simulate import register as register_simulate
     from orchestrator._cli_workflow import register as register_workflow
     from orchestrator.emulator._cli import register as register_emulator
 
@@ -38,6 +40,14 @@ def _register_subcommands() -> None:
         register_emulator(app)
     if "run" not in names:
         register_run(app)
+    if "simulate" not in names:
+        register_simulate(app)
+    if "report" not in names:
+        register_report(app)
+    if "plan" not in names:
+        from orchestrator._cli_plan import register as register_plan
+
+        register_plan(app)
 
 
 def configure_logging(level: str | None = None) -> None:

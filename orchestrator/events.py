@@ -3,8 +3,9 @@
 Event names are part of the public contract (reports, progress displays and users'
 log processing rely on them): `run.started`, `task.ready`, `budget.waiting`,
 `task.started`, `task.retry`, `task.finished`, `task.failed`, `task.skipped`,
-`run.finished`, plus `call.error` for each failed model call and `hook.error` for each
-exception raised by a `RunHooks` method.
+`run.finished`, plus `call.error` for each failed model call, `hook.error` for each
+exception raised by a `RunHooks` method and `budget.sample` (each bucket's level, taken
+periodically during a `launch`ed run, for the run report).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ EVENT_NAMES = frozenset(
         "task.finished",
         "task.failed",
         "task.skipped",
+        "task.expanded",
         "budget.waiting",
+        "budget.sample",
         "call.error",
         "hook.error",
     }

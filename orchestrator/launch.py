@@ -6,6 +6,7 @@ too. Nothing here calls the API before the spec, inputs, agents and graph are va
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -15,20 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 
 from agents.agent import Agent
 from agents.anthropic_client import AnthropicClient
 from agents.client import LLMClient
 from agents.worker import Worker
+from orchestrator._budget_sampler import emit_sample, sample_budget, stop_sampler
 from orchestrator.budget import Budget
 from orchestrator.call import BudgetedCaller
 from orchestrator.config_errors import ConfigError, ConfigIssue, did_you_mean
 from orchestrator.events import Event, EventLog
+from orchestrator.executors import Execution, ExecutionContext, ExecutorChoice, open_executor
 from orchestrator.graph import TaskGraph
 from orchestrator.hooks import HookDispatcher, HookError, RunHooks
 from orchestrator.journal import JOURNAL_FILE, CrossRunCache, Journal, TaskRecord
-from orchestrator.limits import MODEL_CLASSES, ModelLimits
+from orchestrator.limits import MODEL_CLASSES, AccountingMode, ModelLimits
 from orchestrator.prediction import Prediction, predict
 from orchestrator.runner import Executor, RunCaps, Runner, RunResult
 from orchestrator.spec import WorkflowSpec, parse_workflow
@@ -42,6 +46,7 @@ __all__ = [
     "budget_limits",
     "emulator_backend",
     "launch",
+    "make_budget",
     "new_run_id",
     "predict",
     "real_backend",
@@ -77,6 +82,55 @@ def budget_limits(spec: WorkflowSpec) -> dict[str, ModelLimits] | None:
         if limits is not None:
             out[name] = limits
     return out or None
+
+
+def make_budget(
+    spec: WorkflowSpec, *, mode: AccountingMode, policy: str, url: str | None = None
+) -> Budget:
+    """The run's budget: in memory, or shared through Redis (`budget:` section, or `url`)."""
+    settings = spec.budget
+    if url is None and settings.backend == "memory":
+        return Budget(budget_limits(spec), mode=mode, policy=policy)
+    url = url or settings.url
+    if not url:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file=None,
+                    line=None,
+                    path="budget.url",
+                    message="budget backend 'redis' needs the Redis server's URL",
+                    hint="add `url: redis://127.0.0.1:6379/0` under `budget:`, or pass "
+                    "--budget-url",
+                )
+            ]
+        )
+    try:
+        from orchestrator.budget.redis_budget import RedisBudget
+    except ImportError:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file=None,
+                    line=None,
+                    path="budget.backend",
+                    message="the Redis budget needs the `redis` package, which is not installed",
+                    hint="pip install 'dagwright[redis]' (or pip install 'redis>=5')",
+                )
+            ]
+        ) from None
+    try:
+        return RedisBudget(
+            url,
+            budget_limits(spec),
+            mode=mode,
+            policy=policy,
+            namespace=settings.namespace,
+            expected_processes=settings.expected_processes,
+        )
+    except ValueError as exc:
+        issue = ConfigIssue(file=None, line=None, path="budget.url", message=str(exc))
+        raise ConfigError([issue]) from None
 
 
 def emulator_backend(spec: WorkflowSpec, *, seed: int = 0, config: Any = None) -> Backend:
@@ -151,13 +205,16 @@ async def launch(
     steps: Mapping[str, StepFunction] | None = None,
     output_models: Mapping[str, type[BaseModel]] | None = None,
     hooks: RunHooks | None = None,
+    budget_url: str | None = None,
+    executor: ExecutorChoice | str | None = None,
 ) -> RunResult:
     """Run (or resume) `spec` and write its outputs under `out_root/run_id`.
 
     A Python `Workflow` also passes what its spec cannot hold: built `agents` by name
     (used instead of importing the spec's), the functions of its `steps` and pydantic
     `output_models` by task id. `hooks` (see `orchestrator.hooks`) are called during the
-    run; `HookError` is raised when `on_run_start` or `on_run_end` fails.
+    run; `HookError` is raised when `on_run_start` or `on_run_end` fails. `executor`
+    chooses where worker calls run (`local` by default, or `ray`; see `orchestrator.executors`).
     """
     base_dir = workflow_path.parent if workflow_path is not None else None
     python_agents = dict(agents or {})
@@ -187,7 +244,7 @@ async def launch(
             meta=meta.__dict__,
         )
     mode = spec.limits.accounting if spec.limits is not None else "actual"
-    budget = Budget(budget_limits(spec), mode=mode, policy=policy_name)
+    budget = make_budget(spec, mode=mode, policy=policy_name, url=budget_url)
     if on_budget is not None:
         on_budget(budget)
     events = EventLog(
@@ -201,16 +258,35 @@ async def launch(
     if dispatcher is not None:
         events.listen(dispatcher.listener)
     reuse_cache = CrossRunCache(out_root, exclude=[run_id]) if reuse else None
+    execution: Execution | None = None
     try:
+        redis_url = budget_url or (spec.budget.url if spec.budget.backend == "redis" else None)
+        execution = await open_executor(
+            executor,
+            ExecutionContext(
+                backend=backend,
+                run_id=run_id,
+                limits=budget_limits(spec),
+                mode=mode,
+                policy=policy_name,
+                seed=seed,
+                base_dir=base_dir,
+                budget_url=redis_url,
+                budget_namespace=spec.budget.namespace,
+                budget_processes=spec.budget.expected_processes,
+            ),
+        )
+        # Calls the driver makes itself (a plan task's planning call) share the executor's budget.
+        driver_client, driver_budget = execution.driver_calls(backend.client, budget)
         caller = BudgetedCaller(
-            backend.client,
-            budget,
+            driver_client,
+            driver_budget,
             retry=RetryPolicy(),
             seed=seed,
             events=events,
         )
         worker = Worker(caller)
-        executor: Executor = WorkflowExecutor(
+        run_executor: Executor = WorkflowExecutor(
             spec,
             inputs,
             worker,
@@ -222,16 +298,17 @@ async def launch(
             turn_hook=dispatcher.on_turn if dispatcher is not None else None,
             tool_hook=dispatcher.on_tool_call if dispatcher is not None else None,
         )
+        run_executor = execution.wrap(run_executor)
         if step_functions:
-            executor = StepExecutor(step_functions, inputs=inputs, fallback=executor)
+            run_executor = StepExecutor(step_functions, inputs=inputs, fallback=run_executor)
         if dispatcher is not None:
-            executor = dispatcher.wrap(executor)
+            run_executor = dispatcher.wrap(run_executor)
         step_timeouts = {
             t.id: t.timeout for t in spec.tasks if t.kind == "step" and t.timeout is not None
         }
         runner = Runner(
             graph,
-            executor,
+            run_executor,
             run_id=run_id,
             journal=journal,
             events=events,
@@ -250,7 +327,12 @@ async def launch(
             except HookError:
                 journal.set_status("failed")
                 raise
-        result = await runner.run()
+        sampler = asyncio.create_task(sample_budget(budget, events), name="budget-sampler")
+        try:
+            result = await runner.run()
+        finally:
+            await stop_sampler(sampler)
+            emit_sample(budget, events)
         write_outputs(run_dir, result, spec=spec, backend=backend.description)
         if dispatcher is not None:
             try:
@@ -260,12 +342,30 @@ async def launch(
                 raise
         return result
     finally:
+        if execution is not None:
+            await execution.aclose()
         if dispatcher is not None:
             await dispatcher.aclose()
         if reuse_cache is not None:
             reuse_cache.close()
         events.close()
         journal.close()
+        _write_report(run_dir)
+        close_budget = getattr(budget, "aclose", None)
+        if close_budget is not None:
+            await close_budget()  # a RedisBudget: pending settlements, then disconnect
+
+
+def _write_report(run_dir: Path) -> None:
+    """`report.html` for the run; a failure here is logged, never lost results."""
+    from orchestrator.report import write_report
+
+    try:
+        write_report(run_dir)
+    except Exception as exc:
+        structlog.get_logger("dagwright.report").warning(
+            "report.failed", run_dir=str(run_dir), error=f"{type(exc).__name__}: {exc}"
+        )
 
 
 def _check_steps(spec: WorkflowSpec, steps: Mapping[str, StepFunction]) -> None:

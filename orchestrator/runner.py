@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import heapq
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,9 +21,11 @@ from typing import Any, Literal, TypeVar, overload
 from pydantic import BaseModel
 
 from agents.usage import Usage
+from orchestrator._expansion_live import LiveGraph
 from orchestrator.clock import Clock, LoopClock
 from orchestrator.config_errors import did_you_mean
 from orchestrator.events import EventLog
+from orchestrator.expansion import Expansion
 from orchestrator.graph import TaskGraph, TaskNode
 from orchestrator.journal import Journal, TaskRecord
 
@@ -55,6 +58,8 @@ class TaskOutput:
     waited_s: float = 0.0
     content_hash: str | None = None
     """Key for reusing this result in later runs (see `WorkflowExecutor(reuse=...)`)."""
+    expansion: Expansion | None = None
+    """Set by a plan task's first call: the sub-DAG to splice in (see `orchestrator.expansion`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +74,8 @@ class TaskContext:
     run_id: str
     journal: Journal | None
     events: EventLog
+    expanded: tuple[str, ...] = ()
+    """Set on a plan task's second call: the sinks of its expansion (finished, in upstream)."""
 
 
 Executor = Callable[[TaskContext], Awaitable[TaskOutput]]
@@ -161,6 +168,10 @@ class Runner:
 
     `after_task`, if given, is awaited with each started task's record before it is
     journaled; if it raises, the task is recorded as failed with that error.
+
+    A plan task's executor may return an `Expansion` (`TaskOutput.expansion`): its tasks
+    are journaled, then joined into the graph, and the plan task runs again, with
+    `TaskContext.expanded` set, once they have finished (see `orchestrator.expansion`).
     """
 
     def __init__(
@@ -192,7 +203,10 @@ class Runner:
         self.on_failure = on_failure
         self.max_concurrency = max_concurrency
         self.caps = caps or RunCaps()
-        self._tails = tails
+        self._tails = dict(tails) if tails is not None else None
+        self._live = LiveGraph(graph)
+        self._expanding: dict[str, Expansion] = {}
+        self._prepaid: dict[str, tuple[int, float]] = {}
         self._timeouts = dict(task_timeout or {})
         self._after_task = after_task
         self.records: dict[str, TaskRecord] = {}
@@ -223,7 +237,7 @@ class Runner:
         )
         pending = {t: len(graph.dependencies(t)) for t in graph.order}
         for done in resumed:
-            for child in graph.dependants(done):
+            for child in graph.dependants(done) if done in graph else ():
                 pending[child] -= 1
         tails = self._tails
         # Ready tasks start in longest-tail-first order when the concurrency cap binds.
@@ -268,9 +282,14 @@ class Runner:
                         continue
                     task_id = running.pop(task)
                     record = task.result()
+                    expansion = self._expanding.pop(task_id, None)
+                    if expansion is not None:
+                        for t in self._splice(expansion, pending, position):
+                            heapq.heappush(ready, (-tails.get(t, 0.0), position[t], t))
+                        continue
                     self._finish(record)
                     if record.status == "succeeded":
-                        for child in graph.dependants(task_id):
+                        for child in self._live.dependants(task_id):
                             pending[child] -= 1
                             if pending[child] == 0:
                                 item = (-tails.get(child, 0.0), position[child], child)
@@ -291,7 +310,7 @@ class Runner:
         failed = any(r.status == "failed" for r in self.records.values())
         if failed:
             status = "failed"
-        elif len(self.ids_succeeded()) < len(graph):
+        elif len(self.ids_succeeded()) < len(self._live):
             status = "stopped"
         self._close_journal("finished" if status == "succeeded" else "failed")
         result = RunResult(
@@ -324,10 +343,11 @@ class Runner:
     async def _cancel(self, running: dict[asyncio.Task[TaskRecord], str]) -> None:
         for task in running:
             task.cancel()
-        for task, _task_id in list(running.items()):
+        for task, task_id in list(running.items()):
             with contextlib.suppress(asyncio.CancelledError):
                 record = await task
-                self._finish(record)
+                if self._expanding.pop(task_id, None) is None:
+                    self._finish(record)
         running.clear()
 
     def _finish(self, record: TaskRecord) -> None:
@@ -336,8 +356,10 @@ class Runner:
             # Committed before any dependant starts: the durability promise.
             self.journal.record_task_result(record)
         if record.status == "succeeded":
-            self._spent_tokens += record.usage.prompt_tokens + record.usage.output_tokens
-            self._spent_cost += record.cost_usd
+            # A plan task's planning call was counted when its expansion joined the graph.
+            tokens, cost = self._prepaid.pop(record.task_id, (0, 0.0))
+            self._spent_tokens += record.usage.prompt_tokens + record.usage.output_tokens - tokens
+            self._spent_cost += record.cost_usd - cost
             self.events.emit(
                 "task.finished",
                 record.task_id,
@@ -371,14 +393,10 @@ class Runner:
             )
 
     def _skip_unreached(self) -> None:
-        for task_id in self.graph.order:
+        for task_id in list(self._live.order()):
             if task_id in self.records:
                 continue
-            failed_up = [
-                a
-                for a in self.graph.ancestors(task_id)
-                if self.records.get(a) is not None and self.records[a].status == "failed"
-            ]
+            failed_up = self._live.failed_upstream(task_id, self.records)
             reason = (
                 f"skipped: upstream task {sorted(failed_up)[0]!r} failed"
                 if failed_up
@@ -389,7 +407,7 @@ class Runner:
             self.events.emit("task.skipped", task_id, reason=reason)
 
     async def _run_task(self, task_id: str) -> TaskRecord:
-        node = self.graph.nodes[task_id]
+        node = self._live.node(task_id)
         started = self._elapsed()
         if self.journal is not None:
             self.journal.record_task_start(task_id, 1, started)
@@ -402,9 +420,10 @@ class Runner:
             run_id=self.run_id,
             journal=self.journal,
             events=self.events,
+            expanded=self._live.waiting_on(task_id) if task_id in self._live.expansions else (),
         )
         record = await self._execute(context, started)
-        if self._after_task is None:
+        if self._after_task is None or task_id in self._expanding:
             return record
         try:
             await self._after_task(context, record)
@@ -431,13 +450,23 @@ class Runner:
             return self._failed(task_id, started, f"timed out after {timeout:g}s")
         except Exception as exc:
             return self._failed(task_id, started, _describe(exc))
+        usage, cost = out.usage, out.cost_usd
+        if out.expansion is not None:
+            problem = self._live.problem(task_id, out.expansion)
+            if problem is not None:
+                return self._failed(task_id, started, problem)
+            self._expanding[task_id] = out.expansion
+        elif task_id in self._live.expansions:
+            # The plan task's record carries what planning spent, too.
+            planned = self._live.expansions[task_id]
+            usage, cost = usage + planned.usage, cost + planned.cost_usd
         return TaskRecord(
             task_id=task_id,
             status="succeeded",
             output=out.output,
             data=out.data,
-            usage=out.usage,
-            cost_usd=out.cost_usd,
+            usage=usage,
+            cost_usd=cost,
             attempts=out.attempts,
             model=out.model,
             started_at=started,
@@ -445,6 +474,38 @@ class Runner:
             waited_s=out.waited_s,
             content_hash=out.content_hash,
         )
+
+    def _splice(
+        self, expansion: Expansion, pending: dict[str, int], position: dict[str, int]
+    ) -> list[str]:
+        """Join `expansion` into the live graph; returns the tasks now ready to start."""
+        plan_id = expansion.plan_id
+        if self.journal is not None and not expansion.replayed:
+            # Durable before any child starts: a resumed run replays it, never re-plans.
+            self.journal.record_expansion(plan_id, json.dumps(dict(expansion.record)))
+        done = {t for t, r in self.records.items() if r.status == "succeeded"}
+        waiting = self._live.splice(expansion, done)
+        pending.update(waiting)
+        tails = self._tails if self._tails is not None else {}
+        sub = expansion.graph
+        for task_id in sub.order:
+            position[task_id] = len(position)
+            tails[task_id] = tails.get(plan_id, 0.0) + sub.tail(task_id)
+        ready = [t for t, n in waiting.items() if n == 0 and t not in self.records]
+        self.events.emit(
+            "task.expanded",
+            plan_id,
+            tasks=len(sub),
+            sinks=list(expansion.sinks),
+            replayed=expansion.replayed,
+        )
+        if not expansion.replayed:
+            tokens = expansion.usage.prompt_tokens + expansion.usage.output_tokens
+            self._prepaid[plan_id] = (tokens, expansion.cost_usd)
+            self._spent_tokens += tokens
+            self._spent_cost += expansion.cost_usd
+            self._check_caps()
+        return ready
 
     def _failed(self, task_id: str, started: float, error: str) -> TaskRecord:
         return TaskRecord(

@@ -60,11 +60,13 @@ __all__ = [
     "POLICIES",
     "YAML_TASK_KINDS",
     "AgentSpec",
+    "BudgetSpec",
     "ClassLimits",
     "ContextDocument",
     "ContextSpec",
     "InputSpec",
     "LimitsSpec",
+    "PlanSettings",
     "PolicyName",
     "TaskSpec",
     "WorkflowSpec",
@@ -140,6 +142,22 @@ class LimitsSpec(_Model):
         return TIERS[self.tier] if self.tier is not None else None
 
 
+class BudgetSpec(_Model):
+    """Where the throughput budget lives: in this process (`memory`) or shared through Redis.
+
+    `budget: {backend: redis, url: redis://127.0.0.1:6379/0, expected_processes: 4}` lets
+    several `dagwright` processes on one API key share one budget (`--budget-url` on
+    `dagwright run`/`resume` selects Redis too, and wins over `url`).
+    """
+
+    backend: Annotated[
+        Literal["memory", "redis"], BeforeValidator(choice("budget backend", ("memory", "redis")))
+    ] = "memory"
+    url: str | None = None
+    namespace: str = Field(default="dagwright", min_length=1)
+    expected_processes: PositiveInt = 1
+
+
 class ContextSpec(_Model):
     """Shared context sent as a cached prefix: inline text and files/globs."""
 
@@ -165,6 +183,25 @@ class AgentSpec(_Model):
     max_turns: PositiveInt = 10
     expected_output_tokens: PositiveInt | None = None
     max_tokens: PositiveInt | None = None
+
+
+class PlanSettings(_Model):
+    """How a `kind: plan` task may expand at run time: the plan's caps and its workers.
+
+    `agents` are the agents the planner may assign (default: every agent of the
+    workflow); `synthesize` merges the children's results with one more model call
+    instead of joining them as they are.
+    """
+
+    max_tasks: PositiveInt = 8
+    max_depth: PositiveInt = 3
+    max_fanout: PositiveInt = 8
+    max_total_tokens: PositiveInt | None = None
+    max_cost_usd: PositiveFloat | None = None
+    agents: list[str] | None = None
+    worker_model: ModelName | None = None
+    synthesize: bool = False
+    max_repairs: NonNegativeInt = 2
 
 
 YAML_TASK_KINDS: tuple[str, ...] = ("model", "plan")
@@ -196,12 +233,20 @@ class TaskSpec(_Model):
     retries: NonNegativeInt = 2
     timeout: PositiveFloat | None = None
     kind: Annotated[TaskKind, BeforeValidator(_task_kind)] = "model"
+    plan: PlanSettings | None = None
 
     @model_validator(mode="after")
     def _plan_has_no_schema(self) -> TaskSpec:
         if self.kind == "plan" and self.output_schema is not None:
             raise fail("a plan task cannot have an output_schema", "its output is the plan")
+        if self.plan is not None and self.kind != "plan":
+            raise fail("plan settings are only for tasks of kind: plan", "add 'kind: plan'")
         return self
+
+    @property
+    def plan_settings(self) -> PlanSettings:
+        """The plan settings, defaults filled in (meaningful for `kind: plan`)."""
+        return self.plan if self.plan is not None else PlanSettings()
 
 
 def _inputs_shorthand(value: Any) -> Any:
@@ -221,6 +266,7 @@ class WorkflowSpec(_Model):
     description: str = ""
     model: ModelName = DEFAULT_MODEL
     limits: LimitsSpec | None = None
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
     policy: Annotated[PolicyName, BeforeValidator(choice("policy", POLICIES))] = "critical_path"
     context: ContextSpec = Field(default_factory=ContextSpec)
     inputs: Annotated[dict[Name, InputSpec], BeforeValidator(_inputs_shorthand)] = Field(

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from agents.agent import Agent
 from agents.worker import ToolCall, Worker, WorkerJob
+from orchestrator._expansion_tasks import PlanTasks
 from orchestrator.config_errors import ConfigError, ConfigIssue
 from orchestrator.journal import CrossRunCache, content_hash
 from orchestrator.runner import TaskContext, TaskOutput
@@ -106,6 +107,7 @@ class WorkflowExecutor:
             if isinstance(task.output_schema, str):
                 self._models[task.id] = resolve_output_model(task.output_schema)
         self._models.update(output_models or {})
+        self.plans = PlanTasks(spec, worker.caller, self.agents, self._systems)
 
     def render(self, task_id: str, upstream: Mapping[str, Any]) -> str:
         """The task's prompt with inputs and upstream outputs filled in."""
@@ -119,6 +121,8 @@ class WorkflowExecutor:
 
     def job(self, ctx: TaskContext) -> WorkerJob:
         """The worker job for one task."""
+        if self.plans.is_child(ctx.task_id):
+            return self._child_job(ctx)
         task = self._tasks[ctx.task_id]
         agent = self.agents.get(task.agent) if task.agent else None
         model = task.model or (agent.model if agent else None) or self.spec.model
@@ -145,6 +149,28 @@ class WorkflowExecutor:
             max_attempts=task.retries + 1,
         )
 
+    def _child_job(self, ctx: TaskContext) -> WorkerJob:
+        """The job of a task a plan task expanded into (see `orchestrator.expansion`)."""
+        planned = self.plans.child_job(ctx)
+        plan_task, child = planned.plan_task, planned.child
+        agent = self.agents.get(child.agent) if child.agent else None
+        return WorkerJob(
+            task_id=ctx.task_id,
+            prompt=planned.prompt,
+            agent=agent,
+            model=planned.model,
+            system=self._systems.get(child.agent) if child.agent else None,
+            context_prefix=self._context,
+            max_tokens=ctx.node.max_tokens,
+            expected_output_tokens=ctx.node.expected_output_tokens,
+            priority=plan_task.priority,
+            tail=ctx.tail,
+            timeout=plan_task.timeout,
+            stream=self.stream,
+            kind=child.agent or plan_task.id,
+            max_attempts=plan_task.retries + 1,
+        )
+
     def content_hash(self, job: WorkerJob) -> str:
         """What makes the answer: model, system, context, schema, tools, max_tokens, prompt."""
         agent = job.agent
@@ -158,6 +184,8 @@ class WorkflowExecutor:
         return content_hash(settings, model=str(job.resolved_model), prompt=job.prompt)
 
     async def __call__(self, ctx: TaskContext) -> TaskOutput:
+        if ctx.node.kind == "plan":
+            return await self.plans.run(ctx, goal=self.render(ctx.task_id, ctx.upstream))
         job = self.job(ctx)
         key = self.content_hash(job)
         if self.reuse is not None:

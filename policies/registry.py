@@ -1,15 +1,16 @@
-"""Split policies by name, for YAML files and the command line."""
+"""Split and routing policies by name, for YAML files and the command line."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from policies.fair import FairPolicy
 from policies.ordered import CriticalPathPolicy, FifoPolicy, PriorityPolicy
+from policies.routing import DifficultyRouting, FixedRouting, RoleRouting, RoutingPolicy
 from policies.split import SplitPolicy
 
-__all__ = ["SPLIT_POLICIES", "get_policy"]
+__all__ = ["ROUTING_POLICIES", "SPLIT_POLICIES", "get_policy", "get_routing"]
 
 #: Policy name -> factory with default settings.
 SPLIT_POLICIES: dict[str, Callable[[], SplitPolicy]] = {
@@ -36,3 +37,32 @@ def get_policy(name: str | SplitPolicy) -> SplitPolicy:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown split policy {name!r}; known policies: {known}.{hint}")
     return factory()
+
+
+#: Routing name -> factory over a model allowlist ordered strongest first.
+ROUTING_POLICIES: dict[str, Callable[[Sequence[str]], RoutingPolicy]] = {
+    "difficulty": DifficultyRouting.from_models,
+    "fixed": lambda models: FixedRouting(models[0]),
+    "role": lambda models: RoleRouting(planner=models[0], worker=models[-1]),
+}
+
+
+def get_routing(name: str | RoutingPolicy, models: Sequence[str]) -> RoutingPolicy:
+    """The routing policy called `name` ("fixed", "role", "difficulty") over `models`.
+
+    `models` is the allowlist, strongest first: "fixed" uses the first, "role" plans and
+    synthesises with the first and runs workers on the last, "difficulty" spreads tasks
+    from last (easy) to first (hard). A policy object is returned as is.
+    """
+    if not isinstance(name, str):
+        return name
+    if not models:
+        raise ValueError("get_routing needs a non-empty model allowlist")
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    factory = ROUTING_POLICIES.get(key)
+    if factory is None:
+        known = ", ".join(sorted(ROUTING_POLICIES))
+        close = difflib.get_close_matches(key, ROUTING_POLICIES, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown routing policy {name!r}; known policies: {known}.{hint}")
+    return factory(list(models))

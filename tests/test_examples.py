@@ -57,7 +57,12 @@ def runs(cli: typer.Typer, tmp_path_factory: pytest.TempPathFactory) -> _Runs:
 
 
 def test_examples_are_found() -> None:
-    assert {_name(p) for p in WORKFLOWS} >= {"research_brief", "code_review", "map_reduce_summary"}
+    assert {_name(p) for p in WORKFLOWS} >= {
+        "research_brief",
+        "code_review",
+        "map_reduce_summary",
+        "research_team",
+    }
     for path in WORKFLOWS:
         assert (path.parent / "README.md").is_file(), f"{_name(path)} has no README.md"
 
@@ -79,7 +84,12 @@ def test_example_runs_offline(runs: _Runs, workflow: Path) -> None:
     assert (run_dir / "events.jsonl").is_file()
     assert (run_dir / "journal.sqlite").is_file()
     tasks = summary["tasks"]
-    assert sorted(tasks) == sorted(t.id for t in spec.tasks)
+    # A plan task adds the tasks it expanded into, as `<plan task>.<id>`.
+    plans = {t.id for t in spec.tasks if t.kind == "plan"}
+    expanded = [t for t in tasks if t.partition(".")[0] in plans and "." in t]
+    assert sorted(tasks) == sorted([*(t.id for t in spec.tasks), *expanded])
+    assert all(tasks[t]["status"] == "succeeded" for t in expanded), tasks
+    assert not plans or expanded, "no plan task expanded"
     for task in spec.tasks:
         assert tasks[task.id]["status"] == "succeeded", (task.id, tasks[task.id])
         structured = task.output_schema is not None or (

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from benchmarks.systems.base import RunContext, System, SystemOutcome
 from benchmarks.systems.cookbook import run_cookbook
 from benchmarks.systems.dagwright import run_dagwright
+from benchmarks.systems.langgraph_sys import run_langgraph
 from benchmarks.systems.limiter import run_limited
 from benchmarks.systems.naive import run_naive
 
@@ -15,6 +16,7 @@ __all__ = [
     "BASELINES",
     "DAGWRIGHT",
     "DECLARED",
+    "NO_WARM",
     "POLICIES",
     "RunContext",
     "System",
@@ -26,14 +28,18 @@ __all__ = [
 DAGWRIGHT = "dagwright"
 #: Diagnostic: dagwright told each role's mean output (see `systems.dagwright`).
 DECLARED = "dagwright-declared"
+#: Diagnostic: dagwright without the warm-first gate (every shared-prefix call goes at once).
+NO_WARM = "dagwright-nowarm"
 POLICIES: tuple[str, ...] = ("fifo", "fair", "priority", "critical_path")
-#: Baselines by name: B0 naive gather (SDK retries 2 / 10), B1 RPM limiters, B2 cookbook.
+#: Baselines by name: B0 naive gather (SDK retries 2 / 10), B1 RPM limiters, B2 cookbook,
+#: B3 LangGraph (optional: see `langgraph_sys.available`).
 BASELINES: dict[str, System] = {
     "B0-naive-r2": functools.partial(run_naive, retries=2),
     "B0-naive-r10": functools.partial(run_naive, retries=10),
     "B1-aiolimiter": functools.partial(run_limited, limiter="aiolimiter"),
     "B1-throttle": functools.partial(run_limited, limiter="throttle"),
     "B2-cookbook": run_cookbook,
+    "B3-langgraph": run_langgraph,
 }
 
 
@@ -51,10 +57,13 @@ class SystemSpec:
 
     def runner(self) -> System:
         """The coroutine function running this system on a `RunContext`."""
-        if self.name in (DAGWRIGHT, DECLARED):
+        if self.name in (DAGWRIGHT, DECLARED, NO_WARM):
             assert self.policy is not None
             return functools.partial(
-                run_dagwright, policy=self.policy, declare_output=self.name == DECLARED
+                run_dagwright,
+                policy=self.policy,
+                declare_output=self.name == DECLARED,
+                warm_first=self.name != NO_WARM,
             )
         return BASELINES[self.name]
 
@@ -62,8 +71,8 @@ class SystemSpec:
 def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> list[SystemSpec]:
     """`["dagwright", "B0-naive-r2"]` -> specs; `dagwright/fifo` names one policy.
 
-    `B0` / `B1` / `B2` name every variant of that baseline; `dagwright-declared` runs
-    the critical_path policy (or `dagwright-declared/<policy>`).
+    `B0` / `B1` / `B2` name every variant of that baseline; `dagwright-declared` and
+    `dagwright-nowarm` run the critical_path policy (or `dagwright-declared/<policy>`).
     """
     specs: list[SystemSpec] = []
     for raw in names:
@@ -71,7 +80,7 @@ def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> li
         if not name:
             continue
         base, _, policy = name.partition("/")
-        if base in (DAGWRIGHT, DECLARED):
+        if base in (DAGWRIGHT, DECLARED, NO_WARM):
             if policy and policy not in POLICIES:
                 raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
             if policy:
@@ -79,12 +88,12 @@ def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> li
             elif base == DAGWRIGHT:
                 specs += [SystemSpec(name=DAGWRIGHT, policy=p) for p in policies]
             else:
-                specs.append(SystemSpec(name=DECLARED, policy="critical_path"))
+                specs.append(SystemSpec(name=base, policy="critical_path"))
         elif name in BASELINES:
             specs.append(SystemSpec(name=name))
         elif any(b.startswith(name + "-") for b in BASELINES):
             specs += [SystemSpec(name=b) for b in BASELINES if b.startswith(name + "-")]
         else:
-            known = ", ".join([DAGWRIGHT, DECLARED, *BASELINES])
+            known = ", ".join([DAGWRIGHT, DECLARED, NO_WARM, *BASELINES])
             raise ValueError(f"unknown system {name!r}; known: {known} (or dagwright/<policy>)")
     return list(dict.fromkeys(specs))

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from benchmarks.env import TASK_HEADER, ServerSetup
+from benchmarks.env import TASK_HEADER, ServerSetup, shared_prefix_text
 from benchmarks.trace import Trace
 from benchmarks.workloads import BenchNode, Workload
 from orchestrator.emulator import Emulator
@@ -38,6 +38,8 @@ __all__ = [
     "prime_sdk",
     "run_as_ready",
     "sdk_kwargs",
+    "system_blocks",
+    "wait_release",
 ]
 
 
@@ -51,6 +53,8 @@ class RunContext:
     emulator: Emulator
     trace: Trace
     seed: int
+    started_at: float = 0.0
+    """Clock time of the run's start: `BenchNode.release_at` counts from here."""
 
     def http_client(self) -> httpx2.AsyncClient:
         """An httpx2 client on the emulator whose every attempt lands in the trace."""
@@ -72,19 +76,44 @@ def sdk_kwargs(
     ctx: RunContext, node: BenchNode, *, max_tokens: int | None = None
 ) -> dict[str, Any]:
     """`messages.create` arguments for `node`, as a naive client sends them."""
-    return {
+    kwargs: dict[str, Any] = {
         "model": node.model,
         "max_tokens": node.max_tokens if max_tokens is None else max_tokens,
         "messages": [{"role": "user", "content": ctx.prompts[node.id]}],
         "metadata": {"emulator_output_tokens": node.output_tokens},
         "extra_headers": {TASK_HEADER: node.id},
     }
+    system = system_blocks(node)
+    if system is not None:
+        kwargs["system"] = system
+    return kwargs
+
+
+def system_blocks(node: BenchNode) -> list[dict[str, Any]] | None:
+    """The node's shared prefix as one system block marked for prompt caching (or None)."""
+    if node.shared_prefix_tokens <= 0:
+        return None
+    return [
+        {
+            "type": "text",
+            "text": shared_prefix_text(node.shared_prefix_tokens),
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+
+
+async def wait_release(ctx: RunContext, node: BenchNode) -> None:
+    """Sleep until `node` arrives (`release_at` seconds after the run's start)."""
+    delay = ctx.started_at + node.release_at - ctx.trace.clock.now()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def run_as_ready(
     ctx: RunContext, call: Callable[[BenchNode], Awaitable[None]]
 ) -> frozenset[str]:
-    """`asyncio.gather` over every node, each starting once its dependencies are done.
+    """`asyncio.gather` over every node, each starting once its dependencies are done
+    and it has arrived (`release_at`).
 
     A node whose `call` raises an API error is lost, and so is everything downstream of
     it. Returns the lost node ids.
@@ -104,6 +133,7 @@ async def run_as_ready(
             ctx.trace.mark(node.id, "skipped")
         else:
             try:
+                await wait_release(ctx, node)
                 await call(node)
             except anthropic.APIError as error:
                 ok = False

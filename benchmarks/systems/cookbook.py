@@ -20,7 +20,13 @@ from collections import deque
 
 import anthropic
 
-from benchmarks.systems.base import RunContext, SystemOutcome, prime_sdk, sdk_kwargs
+from benchmarks.systems.base import (
+    RunContext,
+    SystemOutcome,
+    prime_sdk,
+    sdk_kwargs,
+    wait_release,
+)
 from benchmarks.workloads import BenchNode
 from orchestrator.emulator.tokens import BYTES_PER_TOKEN
 
@@ -50,7 +56,7 @@ class _Bucket:
 async def run_cookbook(ctx: RunContext) -> SystemOutcome:
     """Run the workload through the cookbook's scheduler (dependencies feed its queue)."""
     loop = asyncio.get_running_loop()
-    limits = ctx.setup.limits
+    limits = ctx.setup.client_limits
     client = prime_sdk(ctx.emulator.anthropic(max_retries=0, http_client=ctx.http_client()))
     nodes = {node.id: node for node in ctx.workload.nodes}
     waiting_on = {node.id: len(node.deps) for node in ctx.workload.nodes}
@@ -58,9 +64,8 @@ async def run_cookbook(ctx: RunContext) -> SystemOutcome:
     for node in ctx.workload.nodes:
         for dep in node.deps:
             dependants[dep].append(node.id)
-    fresh: deque[tuple[str, int]] = deque(
-        (node.id, MAX_ATTEMPTS) for node in ctx.workload.nodes if not node.deps
-    )
+    fresh: deque[tuple[str, int]] = deque()
+    arriving = 0  # ready nodes waiting for their `release_at`
     retries: deque[tuple[str, int]] = deque()  # served before fresh requests, as there
     requests = _Bucket(limits.rpm, loop.time())
     tokens = _Bucket(limits.itpm + limits.otpm, loop.time())
@@ -71,7 +76,8 @@ async def run_cookbook(ctx: RunContext) -> SystemOutcome:
 
     def needed(node: BenchNode) -> int:
         prompt = math.ceil(len(ctx.prompts[node.id].encode()) / BYTES_PER_TOKEN)
-        return prompt + node.max_tokens
+        # the shared system prefix counts too: the cookbook knows nothing of prompt caching
+        return prompt + node.shared_prefix_tokens + node.max_tokens
 
     def lose(node_id: str, why: str) -> None:
         lost.add(node_id)
@@ -79,6 +85,23 @@ async def run_cookbook(ctx: RunContext) -> SystemOutcome:
         for child in dependants[node_id]:
             if child not in lost:
                 lose(child, "skipped")
+
+    async def arrive(node_id: str) -> None:
+        nonlocal arriving
+        await wait_release(ctx, nodes[node_id])
+        arriving -= 1
+        fresh.append((node_id, MAX_ATTEMPTS))
+        wake.set()
+
+    def ready(node_id: str) -> None:
+        nonlocal arriving
+        if ctx.started_at + nodes[node_id].release_at <= loop.time():
+            fresh.append((node_id, MAX_ATTEMPTS))
+            return
+        arriving += 1
+        task = loop.create_task(arrive(node_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def send(node_id: str, attempts_left: int) -> None:
         nonlocal in_flight, last_rate_limit
@@ -96,14 +119,17 @@ async def run_cookbook(ctx: RunContext) -> SystemOutcome:
             for child in dependants[node_id]:
                 waiting_on[child] -= 1
                 if waiting_on[child] == 0 and child not in lost:
-                    fresh.append((child, MAX_ATTEMPTS))
+                    ready(child)
         finally:
             in_flight -= 1
             wake.set()
 
     tasks: set[asyncio.Task[None]] = set()
+    for node in ctx.workload.nodes:
+        if not node.deps:
+            ready(node.id)
     try:
-        while fresh or retries or in_flight:
+        while fresh or retries or in_flight or arriving:
             now = loop.time()
             pause = last_rate_limit + PAUSE_AFTER_RATE_LIMIT_S - now
             delay: float | None = None

@@ -13,6 +13,7 @@ would write. It separates the scheduler from the output predictor.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from collections import Counter
@@ -20,7 +21,13 @@ from collections import Counter
 from agents.anthropic_client import AnthropicClient
 from agents.client import LLMRequest
 from benchmarks.env import TASK_HEADER
-from benchmarks.systems.base import RunContext, SystemOutcome, prime_sdk
+from benchmarks.systems.base import (
+    RunContext,
+    SystemOutcome,
+    prime_sdk,
+    system_blocks,
+    wait_release,
+)
 from benchmarks.workloads import BenchNode
 from orchestrator.budget import Budget
 from orchestrator.call import BudgetedCaller, CallOptions
@@ -59,9 +66,9 @@ def task_graph(ctx: RunContext) -> TaskGraph:
 
 
 async def run_dagwright(
-    ctx: RunContext, *, policy: str, declare_output: bool = False
+    ctx: RunContext, *, policy: str, declare_output: bool = False, warm_first: bool = True
 ) -> SystemOutcome:
-    """Run the workload with split policy `policy`."""
+    """Run the workload with split policy `policy` (`warm_first=False`: no warm-first gate)."""
     workload = ctx.workload
     nodes = {node.id: node for node in workload.nodes}
     kinds = {node.id: kind_of(workload.name, node) for node in workload.nodes}
@@ -72,18 +79,20 @@ async def run_dagwright(
             by_kind.setdefault(kinds[node.id], []).append(node.output_tokens)
         means = {kind: round(statistics.fmean(v)) for kind, v in by_kind.items()}
         declared = {node_id: means[kind] for node_id, kind in kinds.items()}
-    budget = Budget(ctx.setup.limits, mode=ctx.setup.mode, policy=policy)
+    budget = Budget(ctx.setup.client_limits, mode=ctx.setup.mode, policy=policy)
     client = AnthropicClient(http_client=ctx.http_client())
     prime_sdk(client.sdk)
-    caller = BudgetedCaller(client, budget, seed=ctx.seed)
+    caller = BudgetedCaller(client, budget, seed=ctx.seed, cache_warm_first=warm_first)
     lease_unused = 0
 
     async def execute(task: TaskContext) -> TaskOutput:
         nonlocal lease_unused
         node = nodes[task.task_id]
+        await wait_release(ctx, node)
         request = LLMRequest(
             model=node.model,
             messages=[{"role": "user", "content": ctx.prompts[node.id]}],
+            system=system_blocks(node),
             max_tokens=node.max_tokens,
             metadata={"emulator_output_tokens": node.output_tokens},
             extra_headers={TASK_HEADER: node.id},
@@ -146,5 +155,8 @@ async def run_dagwright(
             "lease_unused_tokens": lease_unused,
             "runner_makespan_s": result.makespan_s,
             "budget_buckets": buckets,
+            "warm_first": (
+                dataclasses.asdict(caller.cache_gate.statistics()) if caller.cache_gate else None
+            ),
         },
     )

@@ -31,7 +31,7 @@ async def run_limited(
     ctx: RunContext, *, limiter: Literal["aiolimiter", "throttle"]
 ) -> SystemOutcome:
     """Send nodes as they become ready, at most RPM requests a minute."""
-    rpm = ctx.setup.limits.rpm
+    rpm = ctx.setup.client_limits.rpm
     gate: AsyncLimiter | ClockThrottler
     gate = AsyncLimiter(rpm, 60.0) if limiter == "aiolimiter" else ClockThrottler(rpm, 60.0)
     client = prime_sdk(

@@ -25,6 +25,7 @@ from orchestrator.budget.capacity import KINDS, ClassCapacity
 from orchestrator.budget.errors import LeaseStateError, RequestTooLarge
 from orchestrator.budget.lease import Lease, LeaseState
 from orchestrator.budget.ramp import Ramp, RampConfig
+from orchestrator.budget.resizing import Sizing, apply_sizing
 from orchestrator.budget.sizing import dominant_share, size_lease
 from orchestrator.budget.stats import ModelClassStatistics, class_statistics
 from orchestrator.limits import AccountingMode, ModelLimits
@@ -78,6 +79,9 @@ class ModelAccount(ClassCapacity):
         self.settled = 0
         self.released = 0
         self.rate_limited = 0
+        #: The latest sizing published per sizing key (`resize`), and the budget's cap.
+        self.sizings: dict[str, Sizing] = {}
+        self.max_tokens_cap: int | None = None
         if limits is not None:
             self.set_limits(limits, now)
 
@@ -103,8 +107,12 @@ class ModelAccount(ClassCapacity):
         group: str | None = None,
         weight: float = 1.0,
         max_tokens_cap: int | None = None,
+        sizing_key: str | None = None,
     ) -> Lease:
-        """Validate and size a lease (`size_lease`); `RequestTooLarge` if it can never fit."""
+        """Validate and size a lease (`size_lease`); `RequestTooLarge` if it can never fit.
+
+        A `sizing_key` lets a later `resize` of that key re-size the lease while it waits.
+        """
         if not weight > 0:
             raise ValueError(f"task {task_id!r}: weight must be > 0, got {weight}")
         buckets = self.buckets
@@ -146,7 +154,52 @@ class ModelAccount(ClassCapacity):
             reserved=size.reserved,
         )
         self.check(lease)
+        self.max_tokens_cap = max_tokens_cap
+        lease.declared_max_tokens = max_tokens
+        lease.declared_output_tokens = max_tokens if output_tokens is None else output_tokens
+        if sizing_key is not None:
+            lease.sizing_key = sizing_key
+            current = self.sizings.get(sizing_key)
+            # The caller sized this lease just now, from at least what it last published.
+            lease.sizing_epoch = current.epoch if current is not None else 0
         return lease
+
+    def resize(self, key: str, *, output_tokens: int, max_tokens: int | None) -> None:
+        """Publish a new sizing for leases tagged `key`; waiting ones take it at the head."""
+        current = self.sizings.get(key)
+        if (
+            current is not None
+            and current.output_tokens == output_tokens
+            and current.max_tokens == max_tokens
+        ):
+            return
+        epoch = current.epoch + 1 if current is not None else 1
+        self.sizings[key] = Sizing(output_tokens=output_tokens, max_tokens=max_tokens, epoch=epoch)
+
+    def _refresh(self, lease: Lease) -> None:
+        """Bring a waiting lease up to its key's latest sizing (adjusting the queue's demand)."""
+        key = lease.sizing_key
+        sizing = self.sizings.get(key) if key is not None else None
+        if sizing is None or sizing.epoch == lease.sizing_epoch:
+            return
+        before = lease.reserved
+        buckets = self.buckets
+        changed = apply_sizing(
+            lease,
+            sizing,
+            mode=self.mode,
+            policy=self.policy,
+            configured_output=self.hard[2],
+            learned_output=buckets[2].capacity if buckets is not None else None,
+            max_tokens_cap=self.max_tokens_cap,
+            capacities=None
+            if buckets is None
+            else (buckets[0].capacity, buckets[1].capacity, buckets[2].capacity),
+        )
+        if changed and lease.request.seq in self.waiting:
+            demand, after = self.waiting_demand, lease.reserved
+            for i in (0, 1, 2):
+                demand[i] += after[i] - before[i]
 
     # -- admission ---------------------------------------------------------------------
 
@@ -263,6 +316,8 @@ class ModelAccount(ClassCapacity):
             if request is None:
                 break
             lease = waiting[request.seq]
+            if lease.sizing_key is not None:
+                self._refresh(lease)
             if not self.fits(lease.reserved, now):
                 break
             queue.pop()
@@ -281,7 +336,10 @@ class ModelAccount(ClassCapacity):
         buckets = self.buckets
         if request is None or buckets is None:
             return None
-        reserved = self.waiting[request.seq].reserved
+        head = self.waiting[request.seq]
+        if head.sizing_key is not None:
+            self._refresh(head)
+        reserved = head.reserved
         ramp = self.ramp
         ramping = now < ramp.end
         wait = 0.0

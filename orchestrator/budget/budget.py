@@ -155,6 +155,7 @@ class Budget:
         tail: float = 0.0,
         group: str | None = None,
         weight: float = 1.0,
+        sizing_key: str | None = None,
     ) -> LeaseContext:
         """`async with budget.lease(...) as lease:` — wait for admission; see `acquire`."""
         return LeaseContext(
@@ -169,6 +170,7 @@ class Budget:
                 "tail": tail,
                 "group": group,
                 "weight": weight,
+                "sizing_key": sizing_key,
             },
         )
 
@@ -187,6 +189,7 @@ class Budget:
         tail: float = 0.0,
         group: str | None = None,
         weight: float = 1.0,
+        sizing_key: str | None = None,
     ) -> Lease:
         """Wait until every bucket of `model`'s class can cover the call; return its lease.
 
@@ -195,9 +198,10 @@ class Budget:
         `max_tokens`: the most the caller would send; `lease.max_tokens` may be lower
         (capped by the policy and `max_tokens_cap`) and is what must be sent.
         `priority`, `tail` (seconds of DAG after this task), `group` and `weight` feed the
-        split policy. The caller must `settle` or `release` the lease (the context
-        manager releases it). Raises `RequestTooLarge` at once for a call that could never
-        fit, `SpendLimitReached` once the spend cap is hit.
+        split policy. `sizing_key` tags the lease for `resize` while it waits. The caller
+        must `settle` or `release` the lease (the context manager releases it). Raises
+        `RequestTooLarge` at once for a call that could never fit, `SpendLimitReached` once
+        the spend cap is hit.
         """
         if self._closed is not None:
             raise SpendLimitReached(self._closed.error)
@@ -217,6 +221,7 @@ class Budget:
             group=group,
             weight=weight,
             max_tokens_cap=self.max_tokens_cap,
+            sizing_key=sizing_key,
         )
         lease._owner = self
         if account.try_admit(lease, now):
@@ -234,6 +239,20 @@ class Budget:
                 self._pump(account)
             raise
         return lease
+
+    def resize(
+        self, model: str, key: str, *, output_tokens: int, max_tokens: int | None = None
+    ) -> None:
+        """Re-size the waiting leases of `model` tagged `sizing_key=key` (see `resizing`).
+
+        `output_tokens`: the expected output now; `max_tokens`: the `max_tokens` to send
+        now (None keeps each lease's own). Neither lifts a lease above what its caller
+        asked for. Leases pick the sizing up when they reach the head of the queue.
+        """
+        account = self.account(model)
+        account.resize(key, output_tokens=output_tokens, max_tokens=max_tokens)
+        if account.waiting:
+            self._pump(account)
 
     # -- admission machinery ---------------------------------------------------------------
 

@@ -63,6 +63,8 @@ class Lease:
         "_waiter",
         "admitted_at",
         "charged",
+        "declared_max_tokens",
+        "declared_output_tokens",
         "drawn",
         "max_tokens",
         "model",
@@ -70,6 +72,8 @@ class Lease:
         "produced",
         "request",
         "reserved",
+        "sizing_epoch",
+        "sizing_key",
         "state",
         "usage",
     )
@@ -99,6 +103,13 @@ class Lease:
         self.produced = 0
         self.state = LeaseState.WAITING
         self.usage: Usage | None = None
+        #: The caller's own `max_tokens` (before any cap): a resize never goes above it.
+        self.declared_max_tokens = max_tokens
+        #: The caller's own expected output: a resize never goes above it either.
+        self.declared_output_tokens = request.output_tokens
+        #: Leases sharing a key are re-sized together while they wait (`Budget.resize`).
+        self.sizing_key: str | None = None
+        self.sizing_epoch = 0
         self._owner = owner
         self._waiter: asyncio.Future[None] | None = None
 

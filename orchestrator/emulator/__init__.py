@@ -31,6 +31,11 @@ The choices where the API is undocumented or the emulator has to decide:
   how many `tool_use` blocks an `auto` tool answer has. Otherwise lengths are a seeded
   lognormal; structured output is a seeded schema-valid instance; tool inputs match
   their schemas. Same seed and same requests in the same order give the same bytes.
+- Planning (`_plan_content`): a manager's planning request (output schema titled
+  `Plan`, a `<goal>` section in the prompt) is answered with a deterministic plan
+  derived from the goal's text: one research task per clause (at most `1 + words // 10`,
+  within the `<caps>` the prompt states), in parallel, then a task that writes the
+  answer from their results; agents chosen by name from the schema's `agent` enum.
 - Acceleration (`ramp`) is off by default (no published numbers); `faults` injects
   429, 529, 500, resets, hangs, mid-stream errors and ramp 429s at seeded rates.
 """

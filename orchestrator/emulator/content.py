@@ -11,7 +11,9 @@ seeded with (emulator seed, request number):
   a tool or a forced choice call none. `disable_parallel_tool_use` caps it at 1.
   Inputs are seeded instances of each tool's `input_schema`; stop_reason `tool_use`.
 - Structured output (`output_config.format` of type `json_schema`): one text block
-  with a seeded, schema-valid JSON instance (see `schema_instances`).
+  with a seeded, schema-valid JSON instance (see `schema_instances`). A manager's
+  planning request (schema titled `Plan`, prompt with a `<goal>` section) gets a plan
+  derived from the goal's text instead (see `_plan_content`).
 - Otherwise text: `metadata.emulator_output_tokens` tokens exactly when given, else a
   seeded lognormal length, `median_output_tokens * exp(output_sigma * z)`, at least 1.
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.emulator._ids import IdFactory
+from orchestrator.emulator._plan_content import is_plan_request, plan_answer
 from orchestrator.emulator._text import filler
 from orchestrator.emulator.schema_instances import SchemaInstances
 from orchestrator.emulator.tokens import BYTES_PER_TOKEN, text_tokens
@@ -102,6 +105,8 @@ class ContentPlanner:
             return _cut_text(filler(rng, max_tokens * BYTES_PER_TOKEN), max_tokens)
         schema = _output_schema(body)
         if schema is not None:
+            if is_plan_request(body, schema):
+                return _fit(plan_answer(body, schema), max_tokens)
             return _fit(_json_answer(schema, rng, output_tokens), max_tokens)
         if output_tokens is None:
             draw = self._median * math.exp(self._sigma * rng.gauss(0.0, 1.0))

@@ -55,9 +55,13 @@ async def test_concurrent_workers_get_no_429_and_a_near_optimal_makespan(
     assert_all_succeeded(result, jobs)
     stats = emulator.stats()
     assert stats["rate_limited"]["total"] == 0, stats["rate_limited"]
-    assert stats["responses"] == {"200": workers}
+    # Right-sized max_tokens (legacy) may cut a few long answers short; each is sent
+    # again with the caller's own max_tokens, and that is the only extra traffic.
+    resends = caller.calls - workers
+    assert 0 <= resends <= (0.05 * workers if accounting == "legacy" else 0), resends
+    assert stats["responses"] == {"200": caller.calls}
     assert stats["exhaustion_errors"] == 0
-    assert caller.calls == workers and caller.errors == {}
+    assert caller.errors == {}
     # The debt mode has no output bound (a server in debt lets output overshoot); the
     # throttle bound is the yardstick there too, since the budget never overdraws.
     mode: LowerBoundMode = "legacy" if accounting == "legacy" else "actual-throttle"

@@ -129,7 +129,11 @@ async def test_injected_faults_are_retried_until_every_call_succeeds(
         ErrorKind.TIMEOUT: injected["timeout"],
     }
     retries = sum(outcome.attempts - 1 for outcome in result.outcomes.values())
-    assert retries == sum(caller.errors.values()) == stats["requests"] - len(jobs)
+    # Besides the retries of failures, right-sized max_tokens may cut a few answers short
+    # (each sent again with the caller's max_tokens).
+    resends = stats["requests"] - len(jobs) - sum(caller.errors.values())
+    assert 0 <= resends <= 0.05 * len(jobs), resends
+    assert retries == sum(caller.errors.values()) + resends
     if hang_s > client_timeout_s:
         assert "504" not in stats["responses"]
     else:

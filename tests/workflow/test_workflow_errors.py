@@ -313,5 +313,5 @@ def test_python_api_errors_have_no_file() -> None:
         WorkflowSpec.from_data({"name": "x", "tasks": [{"id": "a", "prompt": "p", "bad": 1}]})
     assert str(info.value) == (
         "tasks[0].bad: unknown field 'bad' (allowed: agent, depends_on, expected_output_tokens, "
-        "id, kind, max_tokens, model, output_schema, priority, prompt, retries, timeout)"
+        "id, kind, max_tokens, model, output_schema, plan, priority, prompt, retries, timeout)"
     )
