@@ -62,13 +62,39 @@ def _text_chars(value: Any) -> int:
     return len(str(value))
 
 
-def _blocks(value: Any, kind: str) -> int:
+def _media_blocks(value: Any) -> tuple[int, int]:
+    """(image blocks, document blocks) in `value`, nested `content` included; one pass."""
     if isinstance(value, Mapping):
-        own = 1 if value.get("type") == kind else 0
-        return own + _blocks(value.get("content"), kind)
+        kind = value.get("type")
+        images, documents = _media_blocks(value.get("content"))
+        return images + (kind == "image"), documents + (kind == "document")
     if isinstance(value, list | tuple):
-        return sum(_blocks(item, kind) for item in value)
-    return 0
+        images = documents = 0
+        for item in value:
+            more_images, more_documents = _media_blocks(item)
+            images += more_images
+            documents += more_documents
+        return images, documents
+    return 0, 0
+
+
+def _count_body(request: LLMRequest) -> Mapping[str, Any]:
+    """What `InputEstimator.raw` reads of `request.to_api(for_count=True)`.
+
+    A plain request (dict messages in a list or tuple, a text system prompt, no tools, no
+    output schema) is read as it is: `to_api` would copy every message only for the same
+    count. Anything else goes through `to_api`.
+    """
+    messages, system = request.messages, request.system
+    if (
+        request.tools
+        or request.output_schema is not None
+        or not (system is None or isinstance(system, str))
+        or type(messages) not in (list, tuple)
+        or not all(type(message) is dict for message in messages)
+    ):
+        return request.to_api(for_count=True)
+    return {"messages": messages, "system": system}
 
 
 class InputEstimator:
@@ -115,14 +141,18 @@ class InputEstimator:
         self.max_ratio = max_ratio
         self._ratios: dict[str, float] = {}
         self._samples: dict[str, int] = {}
+        self._classes: dict[str, str] = {}
 
-    @staticmethod
-    def _key(model: str) -> str:
-        return model_class(model) or model
+    def _key(self, model: str) -> str:
+        # Memoised: `model_class` tries a regex per class, twice per call otherwise.
+        key = self._classes.get(model)
+        if key is None:
+            key = self._classes[model] = model_class(model) or model
+        return key
 
     def raw(self, request: LLMRequest | Mapping[str, Any]) -> int:
         """The uncalibrated estimate of a request (an `LLMRequest` or its API JSON)."""
-        body = request.to_api(for_count=True) if isinstance(request, LLMRequest) else request
+        body = _count_body(request) if isinstance(request, LLMRequest) else request
         messages = body.get("messages") or []
         tools = body.get("tools") or []
         chars = _text_chars(body.get("system"))
@@ -133,8 +163,9 @@ class InputEstimator:
             chars += len(json.dumps(output_config, default=str))
         tokens = chars / self.chars_per_token
         tokens += self.per_request + self.per_message * len(messages) + self.per_tool * len(tools)
-        tokens += self.per_image * _blocks(messages, "image")
-        tokens += self.per_document * _blocks(messages, "document")
+        images, documents = _media_blocks(messages)
+        tokens += self.per_image * images
+        tokens += self.per_document * documents
         return math.ceil(tokens)
 
     def ratio(self, model: str) -> float:
@@ -145,7 +176,11 @@ class InputEstimator:
         """The calibrated prompt-token estimate, with the safety margin."""
         if model is None:
             model = request.model if isinstance(request, LLMRequest) else str(request["model"])
-        return math.ceil(self.raw(request) * self.ratio(model) * self.margin)
+        return self.calibrated(self.raw(request), model)
+
+    def calibrated(self, raw_estimate: int, model: str) -> int:
+        """`estimate` from an already computed `raw` (a caller needing both computes it once)."""
+        return math.ceil(raw_estimate * self.ratio(model) * self.margin)
 
     def calibrate(self, model: str, raw_estimate: int, actual: int | Usage) -> float:
         """Learn from one call: `raw_estimate` (from `raw`) vs the real prompt size.

@@ -167,6 +167,8 @@ def _report(result: RunResult, out: Path, *, quiet: bool, as_json: bool) -> None
         if result.reason:
             console.print(f"  stopped: {result.reason}", highlight=False)
         console.print(f"results: {run_dir}", highlight=False)
+        if (run_dir / "report.html").is_file():
+            console.print(f"report: {run_dir / 'report.html'}", highlight=False)
     if not result.ok:
         raise typer.Exit(EXIT_FAILURE)
 

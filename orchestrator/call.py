@@ -112,6 +112,11 @@ class BudgetedCaller:
         self.probes = probes
         self._probe_conditions: dict[str, asyncio.Condition] = {}
         self._probing_now: dict[str, int] = {}
+        #: Calls of each kind on the wire, and, per kind not yet re-sized, the calls that
+        #: were on the wire when it was first learned (`_resize_waiting`).
+        self._running: dict[str, set[object]] = {}
+        self._cohorts: dict[str, set[object]] = {}
+        self._sized_kinds: set[str] = set()
         #: Calls sharing a cacheable prefix go writer first, then readers (None: off).
         self.cache_gate = (
             WarmFirstGate(inputs=self.inputs, clock=self.clock) if cache_warm_first else None
@@ -134,15 +139,15 @@ class BudgetedCaller:
                 cached_tokens=options.cached_tokens,
                 exact_input=options.input_tokens is not None,
                 send=lambda cached, stream: self._probed_call(
-                    request,
-                    dataclasses.replace(
-                        options, cached_tokens=cached, stream=options.stream or stream
-                    ),
+                    request, _with_cache(options, cached, stream)
                 ),
             )
         return await self._probed_call(request, options)
 
     async def _probed_call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
+        if options.expected_output_tokens is not None or self.probes <= 0:
+            # Nothing to probe (as `_probing` decides): skip its context manager.
+            return await self._call(request, options)
         async with self._probing(options):
             return await self._call(request, options)
 
@@ -186,7 +191,8 @@ class BudgetedCaller:
         if options.input_tokens is not None:
             prompt_estimate = options.input_tokens
         else:
-            prompt_estimate = self.inputs.estimate(request)
+            # `estimate(request)` would walk the request's JSON a second time.
+            prompt_estimate = self.inputs.calibrated(raw_input, request.model)
         itpm_estimate = max(1, prompt_estimate - max(0, options.cached_tokens))
         expected, max_tokens = self.plan_output(request, options)
         if self.budget.mode == "actual":
@@ -197,6 +203,10 @@ class BudgetedCaller:
         # while it waits (see `orchestrator.budget.resizing`).
         kind = options.kind or options.task_id
         sizing_key: str | None = kind if options.expected_output_tokens is None else None
+        if sizing_key is not None and self.budget.mode == "legacy":
+            # Ask for the caller's own max_tokens: the budget sends the learned (leaner)
+            # size only when the output bucket is short (`orchestrator.budget.resizing`).
+            max_tokens = request.max_tokens
         errors: list[LLMError] = []
         waited = 0.0
         started = self.clock.now()
@@ -223,10 +233,12 @@ class BudgetedCaller:
                     self.events.emit(
                         "budget.waiting", options.task_id, waited_s=wait, attempt=attempt
                     )
-                sent = dataclasses.replace(request, max_tokens=lease.max_tokens)
+                sent = request
+                if lease.max_tokens != request.max_tokens:
+                    sent = dataclasses.replace(request, max_tokens=lease.max_tokens)
                 self.calls += 1
                 try:
-                    response = await self._send(sent, lease, options.stream)
+                    response = await self._send_counted(kind, sent, lease, options.stream)
                 except LLMError as error:
                     lease.report_error(error)
                     errors.append(error)
@@ -291,6 +303,17 @@ class BudgetedCaller:
             if delay > 0:
                 await self.clock.sleep(delay)
 
+    async def _send_counted(
+        self, kind: str, request: LLMRequest, lease: Lease, stream: bool
+    ) -> LLMResponse:
+        token = object()
+        running = self._running.setdefault(kind, set())
+        running.add(token)
+        try:
+            return await self._send(request, lease, stream)
+        finally:
+            running.discard(token)
+
     async def _send(self, request: LLMRequest, lease: Lease, stream: bool) -> LLMResponse:
         if not stream:
             return await self.client.create(request)
@@ -332,9 +355,33 @@ class BudgetedCaller:
         learned = self.outputs.estimate(kind)
         if not learned.learned:
             return
+        if kind not in self._sized_kinds:
+            # Short answers come back first: the first samples of a fan-out are its
+            # shortest. Sizing from them cuts the longer ones short (each resent at the
+            # cost of a whole call), so wait until the calls that were running when the
+            # kind was first learned have all answered.
+            running = self._running.get(kind, set())
+            cohort = self._cohorts.setdefault(kind, set(running))
+            cohort &= running
+            if cohort:
+                return
+            del self._cohorts[kind]
+            self._sized_kinds.add(kind)
         if self.budget.mode == "legacy":
             self.budget.resize(
                 model, kind, output_tokens=learned.expected, max_tokens=learned.max_tokens
             )
         else:
             self.budget.resize(model, kind, output_tokens=learned.max_tokens)
+
+
+def _with_cache(options: CallOptions, cached: int, stream: bool) -> CallOptions:
+    """`options` with the warm-first gate's `cached_tokens` and streaming.
+
+    Most calls have no cacheable prefix and come back unchanged: skip the copy then
+    (`dataclasses.replace` costs more than the rest of the gate's pass-through).
+    """
+    stream = options.stream or stream
+    if cached == options.cached_tokens and stream == options.stream:
+        return options
+    return dataclasses.replace(options, cached_tokens=cached, stream=stream)

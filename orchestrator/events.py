@@ -11,6 +11,7 @@ periodically during a `launch`ed run, for the run report).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ EVENT_NAMES = frozenset(
         "hook.error",
     }
 )
+
+#: Value types `_clean` passes through unchanged (exact types: no subclass is a str).
+_PLAIN: frozenset[type] = frozenset({int, float, bool, type(None)})
 
 # Anthropic keys look like sk-ant-...; also catch bearer headers pasted into messages.
 _SECRET = re.compile(r"(sk-ant-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-.]{8,})")
@@ -96,12 +100,18 @@ class EventLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         self._log = structlog.get_logger("dagwright.run").bind(run_id=run_id)
+        # structlog's filtering loggers answer `is_enabled_for`; other wrappers log always.
+        self._debug_enabled: Callable[[int], bool] | None = getattr(
+            self._log, "is_enabled_for", None
+        )
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         """Call `listener` with every later event."""
         self._listeners.append(listener)
 
     def _clean(self, value: Any) -> Any:
+        if type(value) in _PLAIN:
+            return value
         if isinstance(value, str):
             return redact(value, self._secrets)
         if isinstance(value, dict):
@@ -114,21 +124,24 @@ class EventLog:
         """Record event `name` now."""
         if name not in EVENT_NAMES:
             raise ValueError(f"unknown event name {name!r}; known: {sorted(EVENT_NAMES)}")
-        event = Event(
-            name=name,
-            at=self._clock(),
-            run_id=self.run_id,
-            task_id=task_id,
-            data=self._clean(data),
-        )
+        # `data` is this call's own kwargs dict: clean it in place (only the values that
+        # can hold a secret) rather than building a copy; most events carry numbers only.
+        clean = self._clean
+        for key, value in data.items():
+            if type(value) not in _PLAIN:
+                data[key] = clean(value)
+        event = Event(name=name, at=self._clock(), run_id=self.run_id, task_id=task_id, data=data)
         self.events.append(event)
         if self._file is not None:
             self._file.write(json.dumps(event.to_json(), default=str) + "\n")
             self._file.flush()
-        fields = dict(event.data)
-        if task_id is not None:
-            fields["task_id"] = task_id
-        self._log.debug(name, **fields)
+        # Building the log fields costs more than the rest of `emit`: skip it when the
+        # logger drops debug anyway (the default: `agents._logging` sets warning level).
+        if self._debug_enabled is None or self._debug_enabled(logging.DEBUG):
+            fields = dict(data)
+            if task_id is not None:
+                fields["task_id"] = task_id
+            self._log.debug(name, **fields)
         for listener in self._listeners:
             listener(event)
         return event

@@ -26,7 +26,7 @@ from orchestrator.clock import Clock, LoopClock
 from orchestrator.config_errors import did_you_mean
 from orchestrator.events import EventLog
 from orchestrator.expansion import Expansion
-from orchestrator.graph import TaskGraph, TaskNode
+from orchestrator.graph import LatencyModel, TaskGraph, TaskNode
 from orchestrator.journal import Journal, TaskRecord
 
 __all__ = [
@@ -210,6 +210,8 @@ class Runner:
         self._timeouts = dict(task_timeout or {})
         self._after_task = after_task
         self.records: dict[str, TaskRecord] = {}
+        # One read-only live view of `records`, shared by every task's context.
+        self._upstream: Mapping[str, TaskRecord] = MappingProxyType(self.records)
         self._t0 = 0.0
         self._stop_reason: str | None = None
         self._spent_tokens = 0
@@ -228,7 +230,9 @@ class Runner:
         self._t0 = self.clock.now()
         graph = self.graph
         if self._tails is None:
-            self._tails = {t: graph.tail(t) for t in graph.order}
+            # One default latency model for every node (`tail` would build one per call).
+            latency = LatencyModel()
+            self._tails = {t: graph.tail(t, latency) for t in graph.order}
         if self.journal is not None:
             self.records.update(self.journal.completed())
         resumed = sorted(self.records)
@@ -266,11 +270,15 @@ class Runner:
                 if deadline is not None:
                     timeout = max(0.0, deadline - self._elapsed())
                 finished: list[asyncio.Task[TaskRecord]] = []
-                try:
-                    async with asyncio.timeout(timeout):
-                        finished.append(await completions.get())
-                except TimeoutError:
-                    pass
+                if deadline is None:
+                    # No deadline: no timeout context (it costs a few us per wake-up).
+                    finished.append(await completions.get())
+                else:
+                    try:
+                        async with asyncio.timeout(timeout):
+                            finished.append(await completions.get())
+                    except TimeoutError:
+                        pass
                 while not completions.empty():
                     finished.append(completions.get_nowait())
                 if not finished and deadline is not None and self._elapsed() >= deadline:
@@ -415,7 +423,7 @@ class Runner:
         context = TaskContext(
             task_id=task_id,
             node=node,
-            upstream=MappingProxyType(self.records),
+            upstream=self._upstream,
             tail=(self._tails or {}).get(task_id, 0.0),
             run_id=self.run_id,
             journal=self.journal,
@@ -441,8 +449,12 @@ class Runner:
         task_id = context.task_id
         timeout = self._timeouts.get(task_id)
         try:
-            async with asyncio.timeout(timeout):
+            if timeout is None:
+                # Most tasks have no timeout: skip the context (a few us per task).
                 out = await self.execute(context)
+            else:
+                async with asyncio.timeout(timeout):
+                    out = await self.execute(context)
         except asyncio.CancelledError:
             # Interrupted: nothing is recorded, so a resume runs this task again.
             raise

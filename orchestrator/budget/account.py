@@ -33,6 +33,9 @@ from policies.split import LeaseRequest, SplitPolicy
 
 __all__ = ["KINDS", "ModelAccount"]
 
+#: A re-sized lease keeps its caller's size only if the bucket keeps this much after it.
+_ROOM = 0.25
+
 
 class ModelAccount(ClassCapacity):
     """The buckets and waiting leases of one model class (e.g. `sonnet-5`).
@@ -159,9 +162,9 @@ class ModelAccount(ClassCapacity):
         lease.declared_output_tokens = max_tokens if output_tokens is None else output_tokens
         if sizing_key is not None:
             lease.sizing_key = sizing_key
-            current = self.sizings.get(sizing_key)
-            # The caller sized this lease just now, from at least what it last published.
-            lease.sizing_epoch = current.epoch if current is not None else 0
+            if sizing_key in self.sizings:
+                # Lean from the start; the caller's own size is kept for when there is room.
+                self._refresh(lease)
         return lease
 
     def resize(self, key: str, *, output_tokens: int, max_tokens: int | None) -> None:
@@ -200,6 +203,44 @@ class ModelAccount(ClassCapacity):
             demand, after = self.waiting_demand, lease.reserved
             for i in (0, 1, 2):
                 demand[i] += after[i] - before[i]
+
+    def _roomy(self, lease: Lease, now: float) -> bool:
+        """Legacy: whether a re-sized lease can go with its caller's size without holding
+        the next lease back (see `orchestrator.budget.resizing`)."""
+        if self.mode != "legacy" or lease.generous is None:
+            return False
+        buckets = self.buckets
+        if buckets is None:
+            return False
+        generous, lean = lease.generous[2], lease.reserved
+        # `waiting_demand` includes this lease when it waits (its lean size), not otherwise.
+        queued = lease.request.seq in self.waiting
+        others = len(self.waiting) - (1 if queued else 0)
+        for i in (0, 1, 2):
+            extra = generous[i] - lean[i]
+            if extra <= 0:
+                continue  # the two sizes take the same from this bucket
+            # Room for the generous size and still half the bucket, or a typical next lease
+            # if that is more: when the bucket binds, the lean size lets the next one go
+            # sooner (calls arriving together are not queued yet, hence the half); when
+            # another bucket binds, the extra costs nobody anything.
+            rest = self.waiting_demand[i] - (lean[i] if queued else 0.0)
+            typical = rest / others if others > 0 else 0.0
+            need = generous[i] + max(typical, _ROOM * buckets[i].capacity)
+            if need > buckets[i].capacity or not buckets[i].fits(need, now):
+                return False
+        return True
+
+    def _restore(self, lease: Lease) -> None:
+        """Give a waiting lease back the size its caller asked for."""
+        if lease.generous is None:
+            return
+        request, max_tokens, reserved = lease.generous
+        demand, before = self.waiting_demand, lease.reserved
+        for i in (0, 1, 2):
+            demand[i] += reserved[i] - before[i]
+        lease.request, lease.max_tokens, lease.reserved = request, max_tokens, reserved
+        lease.generous = None
 
     # -- admission ---------------------------------------------------------------------
 
@@ -277,6 +318,8 @@ class ModelAccount(ClassCapacity):
         if self.waiting:
             return False
         self._maybe_ramp(now)
+        if lease.generous is not None and self._roomy(lease, now):
+            self._restore(lease)
         if not self.fits(lease.reserved, now):
             return False
         self._grant(lease, now)
@@ -318,6 +361,8 @@ class ModelAccount(ClassCapacity):
             lease = waiting[request.seq]
             if lease.sizing_key is not None:
                 self._refresh(lease)
+                if lease.generous is not None and self._roomy(lease, now):
+                    self._restore(lease)
             if not self.fits(lease.reserved, now):
                 break
             queue.pop()

@@ -31,6 +31,9 @@ class ClassCapacity:
         self.hard = (math.inf, math.inf, math.inf)
         #: Lower `-limit` header values seen once; a second equal reading applies them.
         self.limit_vote: tuple[int, int, int] | None = None
+        #: Per bucket, the last `-remaining` reading: (time, the least the server then
+        #: held, what we had granted in all by then, and by the reading before).
+        self.last_reading: list[tuple[float, float, float, float] | None] = [None, None, None]
 
     def set_limits(self, limits: ModelLimits, now: float) -> None:
         """Install (or lower) the limits; levels never rise, learned capacities are kept."""

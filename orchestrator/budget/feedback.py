@@ -19,7 +19,10 @@ to what the server could still hold; a reading never raises a local level.
   lower configured limits that exceed the server's (after two equal readings); a
   configured limit below the server's is kept (it may be a deliberate share).
 - Burst capacity (`CapacityLearner`): a reading taken while our own bucket is full shows
-  the server's full bucket, i.e. its true capacity; any reading is a lower bound.
+  the server's full bucket, i.e. its true capacity; so does a reading below what the
+  server's bucket must hold by refill since the previous reading, less our grants since
+  (`_capped_at`: our own bucket, sized from the configured limits, may never be full when
+  the server's burst is far smaller); any reading is a lower bound.
 - The combined `tokens-*` reading is not used: without workspace limits it is input +
   output, which the two per-bucket readings already bound.
 
@@ -31,6 +34,8 @@ burst is smaller than ours: at most what we had drawn from a full bucket by that
 """
 
 from __future__ import annotations
+
+import math
 
 from agents.errors import LLMError
 from agents.ratelimit import HeaderBucket, RateLimitSnapshot
@@ -95,6 +100,39 @@ def _learn_limits(account: ModelAccount, snapshot: RateLimitSnapshot, now: float
     return True
 
 
+#: How far above our estimate a call's real charge may be (input is estimated locally).
+_ESTIMATE_TOLERANCE = (0.0, 0.25, 0.0)
+
+
+def _capped_at(account: ModelAccount, index: int, least: float, upper: float, now: float) -> float:
+    """An upper bound on the server's capacity of bucket `index` if its refill was capped.
+
+    Since the previous reading the server's bucket gained the refill and lost at most what
+    we granted (allowing for estimates below the real charge): absent a cap it holds at
+    least the previous reading (less the rounding) plus the refill, less those grants. A
+    reading (`upper`: the most it may hold now) below that shows the bucket hit its
+    capacity in between, and since then it lost at most our grants: capacity <= upper +
+    grants. Grants are counted from the reading *before* the previous one, so requests
+    still on their way to the server at the previous reading are charged too. Returns inf
+    without evidence (no previous reading, or output still being produced by running
+    streams in actual mode). Other clients on the key can fake such evidence; the learner
+    waits for a second bound and heals on the next higher reading.
+    """
+    previous = account.last_reading[index]
+    buckets = account.buckets
+    if previous is None or buckets is None or least < 0:
+        return math.inf
+    if index == 2 and account.mode == "actual" and account.in_flight > 0:
+        return math.inf  # running streams are charged output as they produce it
+    at, held, _, granted = previous
+    if now <= at:
+        return math.inf
+    drawn = max(0.0, account.granted[index] - granted) * (1.0 + _ESTIMATE_TOLERANCE[index])
+    if upper + drawn < held + buckets[index].rate * (now - at):
+        return upper + drawn
+    return math.inf
+
+
 def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
     """Pull the account's buckets down to the server's reading.
 
@@ -118,6 +156,13 @@ def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bo
         level = bucket.level(now)
         if level >= bucket.capacity - max(slack, 1e-9 * bucket.capacity):
             account.learn_upper(i, upper, now)
+        else:
+            bound = _capped_at(account, i, remaining - slack, upper, now)
+            if bound < bucket.capacity:
+                account.learn_upper(i, bound, now)
+        previous = account.last_reading[i]
+        before = previous[2] if previous is not None else 0.0
+        account.last_reading[i] = (now, remaining - slack, account.granted[i], before)
         if remaining - slack > 0:
             account.learn_lower(i, remaining - slack, now)
         ceiling = upper

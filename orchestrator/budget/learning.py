@@ -11,8 +11,11 @@ smaller burst (e.g. "60 RPM as 1 request per second"). Evidence comes in two kin
 
 One upper bound alone is not trusted (another client on the key, a mis-estimated input):
 the capacity drops only when a second significant upper bound arrives within
-`confirm_within` seconds, and then to the larger of the two. Lower bounds raise the
-estimate back at once (never above the configured capacity), so a wrong guess heals.
+`confirm_within` seconds, and then to the smaller of the two (both bound the same
+capacity; the larger one would leave the bucket above the server's and keep drawing 429s,
+e.g. 2,500 from a reading of "2,000" when the true burst is 1,500). Lower bounds raise
+the estimate back at once (never above the configured capacity), so a wrong guess heals
+as soon as the server shows more than it.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class CapacityLearner:
         if now - self._candidate_at > self.confirm_within or math.isinf(self._candidate):
             self._candidate, self._candidate_at = bound, now
             return None
-        self.estimate = max(bound, self._candidate)
+        self.estimate = max(min(bound, self._candidate), self.floor)
         self._candidate, self._candidate_at = math.inf, -math.inf
         return self.estimate
 

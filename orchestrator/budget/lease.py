@@ -66,6 +66,7 @@ class Lease:
         "declared_max_tokens",
         "declared_output_tokens",
         "drawn",
+        "generous",
         "max_tokens",
         "model",
         "model_class",
@@ -110,6 +111,8 @@ class Lease:
         #: Leases sharing a key are re-sized together while they wait (`Budget.resize`).
         self.sizing_key: str | None = None
         self.sizing_epoch = 0
+        #: The size the caller asked for, kept while a resize has made the lease leaner.
+        self.generous: tuple[LeaseRequest, int, tuple[float, float, float]] | None = None
         self._owner = owner
         self._waiter: asyncio.Future[None] | None = None
 

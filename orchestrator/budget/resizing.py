@@ -14,6 +14,13 @@ rebuild (the split policies order by tail, priority, arrival or group usage, non
 which a resize changes; a fair queue's group shares use the size at enqueue time).
 A resize never lifts a lease above the caller's own `max_tokens` or expected output, so
 it can make a lease smaller, never one that could not fit.
+
+A leaner `max_tokens` is a bet: an answer longer than the learned size is cut short and
+must be sent again, a whole call's latency lost (on a critical chain, straight onto the
+makespan). The bet only pays when the output bucket is short. So in legacy mode a
+re-sized lease at the head goes with the size its caller asked for (`Lease.generous`)
+when the buckets still cover a typical waiting lease after it; the lean size is used only
+under pressure, when the difference would hold the next one back.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ def apply_sizing(
     )
     if size.reserved == lease.reserved and size.max_tokens == lease.max_tokens:
         return False
+    if lease.generous is None:
+        lease.generous = (lease.request, lease.max_tokens, lease.reserved)
     lease.request = dataclasses.replace(
         lease.request,
         output_tokens=size.expected,

@@ -87,3 +87,77 @@ async def test_the_same_sizing_published_twice_re_sizes_nothing_again() -> None:
     assert b.account(SONNET).sizings["k"].epoch == 1
     b.resize(SONNET, "k", output_tokens=520, max_tokens=900)
     assert b.account(SONNET).sizings["k"].epoch == 2
+
+
+async def test_legacy_keeps_the_callers_size_while_the_buckets_have_room() -> None:
+    b = budget()
+    b.resize(SONNET, "k", output_tokens=500, max_tokens=900)
+    # Nobody waits and the bucket is full: the lean size would save nobody anything.
+    roomy = await b.acquire(
+        "roomy", model=SONNET, input_tokens=10, max_tokens=2_000, sizing_key="k"
+    )
+    assert (roomy.max_tokens, roomy.reserved_output) == (2_000, 2_000.0)
+    # Fill the bucket and queue four more: now the lean size lets the next one go sooner.
+    hog = await b.acquire("hog", model=SONNET, input_tokens=10, max_tokens=5_000)
+    tasks = [
+        asyncio.create_task(
+            b.acquire(f"w{i}", model=SONNET, input_tokens=10, max_tokens=2_000, sizing_key="k")
+        )
+        for i in range(4)
+    ]
+    await asyncio.sleep(0)
+    hog.settle(usage(10, 5_000))
+    roomy.settle(usage(10, 2_000))
+    leases = [await task for task in tasks]
+    # 3,000 left, less than its own 2,000 plus a quarter of the bucket: all go lean.
+    assert [lease.max_tokens for lease in leases] == [900, 900, 900, 900]
+
+
+async def test_caller_waits_for_the_first_wave_before_re_sizing() -> None:
+    from agents.client import LLMRequest
+    from agents.scripted import ScriptedLLM
+    from orchestrator.call import BudgetedCaller, CallOptions
+
+    # Ten calls go at once; the short ones answer first. Re-sizing from the first five
+    # would size the long ones' max_tokens from the shortest answers.
+    lengths = [100, 100, 100, 100, 100, 900, 900, 900, 900, 900]
+
+    def tokens(request: LLMRequest) -> int:
+        return lengths[int(str(request.messages[0]["content"]).split()[-1])]
+
+    async def answer(request: LLMRequest) -> str:
+        await asyncio.sleep(tokens(request) / 100.0)  # long answers take longer
+        return "x" * (4 * tokens(request))  # ScriptedLLM counts 4 characters a token
+
+    client = ScriptedLLM.from_function(answer)
+    # Room for all ten at once: the whole first wave runs together.
+    b = Budget(
+        ModelLimits(rpm=10_000, itpm=10_000_000, otpm=100_000),
+        mode="legacy",
+        policy="fifo",
+        ramp=RampConfig.off(),
+    )
+    caller = BudgetedCaller(client, b)
+    published: list[tuple[int, float]] = []
+    original = b.resize
+
+    def spy(model: str, key: str, *, output_tokens: int, max_tokens: int | None = None) -> None:
+        published.append((max_tokens or 0, asyncio.get_running_loop().time()))
+        original(model, key, output_tokens=output_tokens, max_tokens=max_tokens)
+
+    b.resize = spy  # type: ignore[method-assign]
+    requests = [
+        LLMRequest(
+            model=SONNET, messages=[{"role": "user", "content": f"task {i}"}], max_tokens=2_000
+        )
+        for i in range(10)
+    ]
+    await asyncio.gather(
+        *(caller.call(r, CallOptions(task_id=f"t{i}", kind="k")) for i, r in enumerate(requests))
+    )
+    assert published, "the kind was never re-sized"
+    first_max, first_at = published[0]
+    # Published only once the slow half of the first wave had answered, so the size
+    # covers the long answers.
+    assert first_at >= 9.0
+    assert first_max >= 900

@@ -150,4 +150,4 @@ def test_429_with_room_to_spare_teaches_a_smaller_burst() -> None:
     for lease in leases[2:4]:
         rate_limited(acct, _error(ErrorKind.RATE_LIMITED, limit="input_tokens"), 0.0, lease=lease)
     assert acct.buckets is not None
-    assert acct.buckets[1].capacity == 4_000  # the larger of the two bounds (3,000 and 4,000)
+    assert acct.buckets[1].capacity == 3_000  # the smaller of the two bounds (3,000 and 4,000)
