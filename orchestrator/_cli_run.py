@@ -184,6 +184,26 @@ _BudgetUrl = Annotated[
 ]
 
 
+_Executor = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help=f"Where worker calls run: {', '.join(EXECUTORS)} (ray needs "
+        "`pip install 'dagwright[ray]'`).",
+        metavar="NAME",
+    ),
+]
+_RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster to join with --executor ray (`auto`, or HOST:PORT of `ray start "
+        "--head`); default: start a local Ray instance.",
+        metavar="ADDRESS",
+    ),
+]
+
+
 def run_command(
     file: Annotated[
         Path | None, typer.Argument(help="The workflow YAML file.", metavar="FILE")
@@ -216,24 +236,8 @@ def run_command(
     quiet: _Quiet = False,
     as_json: _Json = False,
     budget_url: _BudgetUrl = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            "--executor",
-            help=f"Where worker calls run: {', '.join(EXECUTORS)} (ray needs "
-            "`pip install 'dagwright[ray]'`).",
-            metavar="NAME",
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            "--ray-address",
-            help="Ray cluster to join with --executor ray (`auto`, or HOST:PORT of `ray start "
-            "--head`); default: start a local Ray instance.",
-            metavar="ADDRESS",
-        ),
-    ] = None,
+    executor: _Executor = "local",
+    ray_address: _RayAddress = None,
     goal: Annotated[
         str | None,
         typer.Option("--goal", help="Plan a workflow for this goal (shown first), then run it."),
@@ -301,8 +305,12 @@ def resume_command(
     quiet: _Quiet = False,
     as_json: _Json = False,
     budget_url: _BudgetUrl = None,
+    executor: _Executor = "local",
+    ray_address: _RayAddress = None,
 ) -> None:
     """Continue a run that was interrupted or failed: only unfinished tasks run again."""
+    with config_errors():
+        choice = ExecutorChoice(name=executor, ray_address=ray_address)
     run_dir = out / run_id
     if not (run_dir / JOURNAL_FILE).is_file():
         fail(
@@ -334,6 +342,7 @@ def resume_command(
             quiet=quiet,
             as_json=as_json,
             budget_url=budget_url,
+            executor=choice,
         )
     _report(result, out, quiet=quiet, as_json=as_json)
 

@@ -333,6 +333,23 @@ def test_cli_refuses_a_bad_executor_choice(tmp_path: Path, args: list[str], expe
     assert not (tmp_path / "raydag").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--executor", "rey"], "unknown executor 'rey'"),
+        (["--ray-address", "auto"], "--ray-address was given, but the executor is not ray"),
+    ],
+)
+def test_resume_refuses_a_bad_executor_choice(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    _register_subcommands()
+    result = CliRunner().invoke(app, ["resume", "some-run", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 def test_executor_choice_checks_its_settings() -> None:
     with pytest.raises(ConfigError, match="did you mean 'ray'"):
         ExecutorChoice(name="rays")
