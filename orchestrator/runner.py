@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from agents.usage import Usage
 from orchestrator._expansion_live import LiveGraph
+from orchestrator._gc import steady_gc
 from orchestrator.clock import Clock, LoopClock
 from orchestrator.config_errors import did_you_mean
 from orchestrator.events import EventLog
@@ -172,6 +173,9 @@ class Runner:
     A plan task's executor may return an `Expansion` (`TaskOutput.expansion`): its tasks
     are journaled, then joined into the graph, and the plan task runs again, with
     `TaskContext.expanded` set, once they have finished (see `orchestrator.expansion`).
+
+    `steady_gc` (default on) keeps the garbage collector off the long-lived objects for
+    the length of the run (see `orchestrator._gc`).
     """
 
     def __init__(
@@ -189,6 +193,7 @@ class Runner:
         tails: Mapping[str, float] | None = None,
         task_timeout: Mapping[str, float] | None = None,
         after_task: AfterTask | None = None,
+        steady_gc: bool = True,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -209,6 +214,7 @@ class Runner:
         self._prepaid: dict[str, tuple[int, float]] = {}
         self._timeouts = dict(task_timeout or {})
         self._after_task = after_task
+        self._steady_gc = steady_gc
         self.records: dict[str, TaskRecord] = {}
         # One read-only live view of `records`, shared by every task's context.
         self._upstream: Mapping[str, TaskRecord] = MappingProxyType(self.records)
@@ -227,6 +233,10 @@ class Runner:
 
     async def run(self) -> RunResult:
         """Run every task not already completed in the journal; never raises for task errors."""
+        with steady_gc(self._steady_gc):
+            return await self._run()
+
+    async def _run(self) -> RunResult:
         self._t0 = self.clock.now()
         graph = self.graph
         if self._tails is None:

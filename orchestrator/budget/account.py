@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+from orchestrator.budget._streams import StreamModel
 from orchestrator.budget._window import SlidingSum
 from orchestrator.budget.bucket import EPSILON
 from orchestrator.budget.capacity import KINDS, ClassCapacity
@@ -26,6 +27,7 @@ from orchestrator.budget.errors import LeaseStateError, RequestTooLarge
 from orchestrator.budget.lease import Lease, LeaseState
 from orchestrator.budget.ramp import Ramp, RampConfig
 from orchestrator.budget.resizing import Sizing, apply_sizing
+from orchestrator.budget.sharing import SharedKey
 from orchestrator.budget.sizing import dominant_share, size_lease
 from orchestrator.budget.stats import ModelClassStatistics, class_statistics
 from orchestrator.limits import AccountingMode, ModelLimits
@@ -69,6 +71,10 @@ class ModelAccount(ClassCapacity):
         self.pending_output = 0.0
         #: EWMA of admission-to-end seconds of this class's calls (None before the first).
         self.call_seconds: float | None = None
+        #: actual mode: the charged calls in flight and how fast they produce output.
+        self.streams = StreamModel()
+        #: What other clients on the key take of each bucket's refill (`sharing`).
+        self.shared = SharedKey()
         self.waiting: dict[int, Lease] = {}
         #: Arrival of the first lease of the current waiting spell (None: nobody waits).
         self.waiting_since: float | None = None
@@ -307,6 +313,7 @@ class ModelAccount(ClassCapacity):
             self.ramp.on_grant(reserved, now)
             if self.mode == "actual":
                 self.pending_output += reserved[2]
+                self.streams.start(lease)
         lease.state = LeaseState.ACTIVE
         lease.admitted_at = now
         self.in_flight += 1
@@ -453,6 +460,7 @@ class ModelAccount(ClassCapacity):
             self.call_seconds = seconds if last is None else last + 0.2 * (seconds - last)
         if self.mode == "actual" and lease.charged:
             self.pending_output -= max(0.0, lease.reserved[2] - lease.produced)
+            self.streams.end(lease)
             if self.in_flight == 0:
                 self.pending_output = 0.0
 
@@ -471,6 +479,8 @@ class ModelAccount(ClassCapacity):
 
         Returns True if something was refunded (a waiting head may fit earlier).
         """
+        if self.mode == "actual" and lease.charged and lease.admitted_at is not None:
+            self.streams.learn(output_tokens, now - lease.admitted_at)
         self._end(lease, now)
         lease.state = LeaseState.SETTLED
         self.settled += 1

@@ -11,8 +11,10 @@ to what the server could still hold; a reading never raises a local level.
   admission. Input tokens (and, in legacy mode, `max_tokens`) are charged by the server at
   admission too, so a reading already includes them. In `actual` mode the server charges
   output only as it is generated, so a reading does not yet include the output our
-  running leases will still produce; that part (`pending_output`: reserved minus what
-  `Lease.progress` reported) is subtracted from the output ceiling. Leases admitted
+  running leases will still produce: reserved minus what `Lease.progress` reported or
+  their time on the wire shows. The server refills while they produce it, so only the
+  part the refill cannot keep up with (`StreamModel.deficit`) is subtracted from the
+  output ceiling. Leases admitted
   locally but not yet seen by the server make a reading too high, which is harmless for
   a pull-down.
 - Limits: `-limit` headers install limits for a class that has none configured, and
@@ -166,12 +168,20 @@ def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bo
         if remaining - slack > 0:
             account.learn_lower(i, remaining - slack, now)
         ceiling = upper
+        if i < 2:
+            # A server short of our level: someone else's traffic (`sharing.SharedKey`).
+            account.shared.observe(i, bucket.level(now) - upper, now)
         if i == 2 and account.mode == "actual":
             # Output our running calls will still produce is not in the server's reading
             # yet, but the server refills while they produce it: subtract only what the
-            # refill over their expected remaining time (half a typical call) won't cover.
-            horizon = 0.5 * (account.call_seconds or 0.0)
-            ceiling -= max(0.0, account.pending_output - bucket.rate * horizon)
+            # refill cannot keep up with (`StreamModel.deficit`). On a shared key the
+            # refill is not ours alone: keep the running calls' reservations out, less
+            # the refill over half a typical call.
+            if account.shared.shared(now):
+                horizon = 0.5 * (account.call_seconds or 0.0)
+                ceiling -= max(0.0, account.pending_output - bucket.rate * horizon)
+            else:
+                ceiling -= account.streams.deficit(now, bucket.rate)
         account.pulled[i] += bucket.pull_down(ceiling, now)
     return learned
 
