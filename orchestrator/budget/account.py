@@ -33,6 +33,9 @@ from orchestrator.budget.stats import ModelClassStatistics, class_statistics
 from orchestrator.limits import AccountingMode, ModelLimits
 from policies.split import LeaseRequest, SplitPolicy
 
+#: Weight of one settled call in the mean real-to-reserved output ratio (actual mode).
+_SCALE_WEIGHT = 0.1
+
 __all__ = ["KINDS", "ModelAccount"]
 
 #: A re-sized lease keeps its caller's size only if the bucket keeps this much after it.
@@ -73,6 +76,10 @@ class ModelAccount(ClassCapacity):
         self.call_seconds: float | None = None
         #: actual mode: the charged calls in flight and how fast they produce output.
         self.streams = StreamModel()
+        #: actual mode: mean of real output / output reserved over settled calls, and the
+        #: factor output reservations are scaled by at admission (never below 1).
+        self.output_ratio = 1.0
+        self.output_scale = 1.0
         #: What other clients on the key take of each bucket's refill (`sharing`).
         self.shared = SharedKey()
         self.waiting: dict[int, Lease] = {}
@@ -281,10 +288,11 @@ class ModelAccount(ClassCapacity):
             return self.in_flight == 0
         ramp = self.ramp
         ramping = ramp.active(now)
+        scale = self.output_scale
         for i in (0, 1, 2):
             bucket = buckets[i]
             # A lease larger than a *learned* capacity goes when the bucket is full, into debt.
-            need = min(reserved[i], bucket.capacity)
+            need = min(reserved[i] * scale if i == 2 else reserved[i], bucket.capacity)
             if not bucket.fits(need, now):
                 return False
             if (
@@ -297,6 +305,11 @@ class ModelAccount(ClassCapacity):
 
     def _grant(self, lease: Lease, now: float) -> None:
         buckets = self.buckets
+        scale = self.output_scale
+        if scale != 1.0 and buckets is not None:
+            r = lease.reserved
+            lease.reserved = (r[0], r[1], r[2] * scale)
+            lease.scale = scale
         reserved = lease.reserved
         if buckets is None:
             lease.charged = False
@@ -395,9 +408,10 @@ class ModelAccount(ClassCapacity):
         ramp = self.ramp
         ramping = now < ramp.end
         wait = 0.0
+        scale = self.output_scale
         for i in (0, 1, 2):
             bucket = buckets[i]
-            need = min(reserved[i], bucket.capacity)
+            need = min(reserved[i] * scale if i == 2 else reserved[i], bucket.capacity)
             wait = max(wait, bucket.time_until(need, now))
             if ramping:
                 wait = max(wait, ramp.time_until(i, need, bucket.capacity, bucket.rate, now))
@@ -464,6 +478,22 @@ class ModelAccount(ClassCapacity):
             if self.in_flight == 0:
                 self.pending_output = 0.0
 
+    def _learn_output_scale(self, lease: Lease, output_tokens: int) -> None:
+        """actual mode: scale output reservations up when calls produce more than reserved.
+
+        Declared (or learned) output sizes may be too low for the calls they describe; in
+        actual mode that would let more streams run than the bucket and its refill can
+        carry (throttling, debt or errors, depending on the server). The mean ratio of
+        real to reserved output over settled calls (an exponential average) scales the
+        output part of later admissions while it is above 1.
+        """
+        base = lease.reserved[2] / lease.scale
+        if base < 1.0:
+            return
+        ratio = self.output_ratio + _SCALE_WEIGHT * (output_tokens / base - self.output_ratio)
+        self.output_ratio = ratio
+        self.output_scale = max(1.0, ratio)
+
     def progress(self, lease: Lease, output_tokens: int) -> None:
         """The lease's stream has produced `output_tokens` so far (cumulative)."""
         if lease.state is not LeaseState.ACTIVE or output_tokens <= lease.produced:
@@ -479,8 +509,10 @@ class ModelAccount(ClassCapacity):
 
         Returns True if something was refunded (a waiting head may fit earlier).
         """
-        if self.mode == "actual" and lease.charged and lease.admitted_at is not None:
-            self.streams.learn(output_tokens, now - lease.admitted_at)
+        if self.mode == "actual" and lease.charged:
+            if lease.admitted_at is not None:
+                self.streams.learn(output_tokens, now - lease.admitted_at)
+            self._learn_output_scale(lease, output_tokens)
         self._end(lease, now)
         lease.state = LeaseState.SETTLED
         self.settled += 1

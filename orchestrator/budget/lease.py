@@ -73,6 +73,7 @@ class Lease:
         "produced",
         "request",
         "reserved",
+        "scale",
         "sizing_epoch",
         "sizing_key",
         "state",
@@ -102,6 +103,9 @@ class Lease:
         self.charged = True
         #: Output tokens produced so far, as reported through `progress`.
         self.produced = 0
+        #: actual mode: the factor its output reservation was scaled by at admission
+        #: (`ModelAccount.output_scale`: the class's calls produce more than reserved).
+        self.scale = 1.0
         self.state = LeaseState.WAITING
         self.usage: Usage | None = None
         #: The caller's own `max_tokens` (before any cap): a resize never goes above it.

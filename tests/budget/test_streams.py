@@ -109,3 +109,38 @@ def test_on_a_shared_key_running_calls_keep_their_reservations_out() -> None:
     # The whole reservation (2,000) is held out, less the refill over half a typical
     # call (10 s admission-to-end so far: 0.5 * 10 * 100 = 500).
     assert acct.buckets[2].level(15.0) == pytest.approx(3_500 - 1_500)
+
+
+def test_calls_producing_more_than_reserved_scale_later_reservations_up() -> None:
+    acct = account(mode="actual")  # OTPM 6k: 100/s
+    assert acct.buckets is not None
+    for i in range(10):  # each declared 300, each really 900
+        lease = prepare(acct, f"a{i}", max_tokens=2_000, output_tokens=300)
+        assert acct.try_admit(lease, 20.0 * i)  # 20 s apart: the refill covers the overshoot
+        acct.settle(lease, input_tokens=100, output_tokens=900, now=20.0 * i + 0.5)
+    assert 2.0 < acct.output_scale < 3.0
+    scale = acct.output_scale
+    lease = prepare(acct, "b", max_tokens=2_000, output_tokens=300)
+    assert acct.try_admit(lease, 300.0)
+    assert lease.reserved[2] == pytest.approx(300 * scale) and lease.scale == scale
+    # The ratio is learned against the unscaled reservation: a call that produced what was
+    # declared pulls it back towards 1 (no compounding of the scale onto itself).
+    acct.settle(lease, input_tokens=100, output_tokens=300, now=301.0)
+    assert acct.output_ratio == pytest.approx(scale + 0.1 * (1.0 - scale))
+
+
+def test_calls_producing_less_than_reserved_never_scale_below_one() -> None:
+    acct = account(mode="actual")
+    for i in range(20):
+        lease = prepare(acct, f"a{i}", max_tokens=2_000, output_tokens=1_000)
+        assert acct.try_admit(lease, float(i))
+        acct.settle(lease, input_tokens=100, output_tokens=100, now=float(i) + 0.5)
+    assert acct.output_ratio < 0.5 and acct.output_scale == 1.0
+
+
+def test_legacy_mode_does_not_scale() -> None:
+    acct = account(mode="legacy")
+    lease = prepare(acct, "a", max_tokens=2_000, output_tokens=300)
+    assert acct.try_admit(lease, 0.0)
+    acct.settle(lease, input_tokens=100, output_tokens=2_000, now=1.0)
+    assert acct.output_scale == 1.0
