@@ -217,12 +217,21 @@ def rate_limited(
     index = _LIMIT_NAMES.get(error.limit) if error.limit is not None else None
     buckets = account.buckets
     if index is not None and buckets is not None:
-        floor = 0.0
+        bucket = buckets[index]
+        remaining = None
         if error.ratelimit is not None:
             remaining = error.ratelimit.reading(_HEADERS[index]).remaining
-            if remaining is not None:
-                floor = max(0.0, remaining - _SLACK[index])
-        account.pulled[index] += buckets[index].pull_down(floor, now)
+        if remaining is not None:
+            floor = max(0.0, remaining - _SLACK[index])
+        elif error.retry_after is not None and error.retry_after >= 0 and lease is not None:
+            # No reading, but the server says when to retry: the bucket holds at least
+            # what makes this call fit by then. Draining it to empty would add the whole
+            # refill (a minute at OTPM 800) on top of the pause for one spurious 429.
+            need = min(lease.reserved[index], bucket.capacity)
+            floor = max(0.0, need - bucket.rate * error.retry_after)
+        else:
+            floor = 0.0
+        account.pulled[index] += bucket.pull_down(floor, now)
         if lease is not None and lease.charged and lease.drawn is not None:
             account.learn_upper(index, lease.drawn[index], now)
     pause = _pause_for(account, error, lease, index, backoff.default_pause)

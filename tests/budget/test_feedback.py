@@ -141,6 +141,30 @@ def test_rate_limited_without_retry_after_pauses_for_the_refill() -> None:
     assert acct2.paused_until == 3.0
 
 
+def test_rate_limited_without_a_reading_drains_only_what_the_pause_will_not_refill() -> None:
+    acct = account()  # input: 30k capacity, 500/s
+    assert acct.buckets is not None
+    lease = prepare(acct, "a", input_tokens=5_000)
+    assert acct.try_admit(lease, 0.0)
+    err = _error(ErrorKind.RATE_LIMITED, retry_after=4.0, limit="input_tokens")
+    rate_limited(acct, err, 0.0, lease=lease)
+    # 5,000 must fit when the 4 s pause ends: 2,000 refill then, so 3,000 now (not 0).
+    assert acct.buckets[1].level(0.0) == pytest.approx(3_000)
+    assert acct.paused_until == 4.0
+    # With a reading, the reading decides (here: nothing left).
+    acct2 = account()
+    lease2 = prepare(acct2, "a", input_tokens=5_000)
+    assert acct2.try_admit(lease2, 0.0)
+    err2 = _error(
+        ErrorKind.RATE_LIMITED,
+        retry_after=4.0,
+        limit="input_tokens",
+        ratelimit=snapshot(input_tokens=(30_000, 0)),
+    )
+    rate_limited(acct2, err2, 0.0, lease=lease2)
+    assert acct2.buckets is not None and acct2.buckets[1].level(0.0) == 0
+
+
 def test_429_with_room_to_spare_teaches_a_smaller_burst() -> None:
     acct = account(ModelLimits(rpm=600, itpm=60_000, otpm=60_000))
     leases = [prepare(acct, f"t{i}", input_tokens=1_000) for i in range(5)]

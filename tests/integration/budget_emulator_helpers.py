@@ -201,15 +201,25 @@ class RunResult:
 
 
 async def run_jobs(
-    caller: BudgetedCaller, jobs: Sequence[Job], *, kind: str = "worker"
+    caller: BudgetedCaller,
+    jobs: Sequence[Job],
+    *,
+    kind: str = "worker",
+    declare: float | None = None,
 ) -> RunResult:
     """Start every job at once (one task each, all waiting on the budget together) and
-    wait for all of them; `CallFailed` and `SpendLimitReached` are collected, not raised."""
+    wait for all of them; `CallFailed` and `SpendLimitReached` are collected, not raised.
+
+    `declare`: each job declares an expected output of `declare` times its real one.
+    """
     loop = asyncio.get_running_loop()
     result = RunResult(started=loop.time())
 
     async def one(job: Job) -> None:
-        options = CallOptions(task_id=job.task_id, kind=kind, stream=job.stream)
+        expected = None if declare is None else max(1, round(job.output_tokens * declare))
+        options = CallOptions(
+            task_id=job.task_id, kind=kind, stream=job.stream, expected_output_tokens=expected
+        )
         try:
             result.outcomes[job.task_id] = await caller.call(job.request(), options)
         except (CallFailed, SpendLimitReached) as exc:

@@ -80,6 +80,40 @@ async def test_concurrent_workers_get_no_429_and_a_near_optimal_makespan(
     assert (end.waiting, end.in_flight, end.rate_limited) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("exhaustion", ["throttle", "debt", "error"])
+async def test_declared_outputs_far_too_low_lose_nothing(exhaustion: ExhaustionMode) -> None:
+    # Every call declares a third of what it really writes. The first wave overdraws the
+    # output bucket (the declarations are all there is to go on); the settled calls then
+    # teach the budget to scale its output reservations up.
+    config = emulator_config(accounting="actual", exhaustion=exhaustion)
+    emulator = Emulator(config)
+    budget = Budget(LIMITS, mode="actual")
+    # Output-bound: small prompts, long answers.
+    jobs = make_jobs(300, seed=3, inputs=(1_000, 2_000), outputs=(600, 1_800), max_tokens=4_000)
+    async with client_on(Recorder(emulator.app)) as client:
+        result = await run_jobs(BudgetedCaller(client, budget), jobs, declare=1 / 3)
+
+    assert_all_succeeded(result, jobs)  # no lost work, whatever the server does
+    account = budget.account(MODEL)
+    assert account.output_scale > 2.0
+    rejected = emulator_rejections(emulator)
+    lb = bound(jobs, config, "actual-throttle")
+    report(
+        f"declared x1/3 {exhaustion}",
+        makespan=result.makespan,
+        ratio=lb.ratio(result.makespan),
+        emulator_429s=rejected["total"],
+        scale=account.output_scale,
+    )
+    if exhaustion == "throttle":
+        assert rejected["total"] == 0, rejected  # the server slows streams, never refuses
+    else:
+        # Streams overrunning the bucket are ended (error) or put the key in debt: those
+        # calls are retried under the coordinated pause, a few dozen, not a storm.
+        assert rejected["total"] <= 0.25 * len(jobs), rejected
+    assert lb.ratio(result.makespan) <= 2.0, (result.makespan, lb)
+
+
 @pytest.mark.parametrize("accounting", ["legacy", "actual"])
 async def test_unknown_limits_are_learned_from_the_headers(accounting: AccountingMode) -> None:
     config = emulator_config(accounting=accounting)
