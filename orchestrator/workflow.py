@@ -59,7 +59,7 @@ from orchestrator.launch import (
     real_backend,
 )
 from orchestrator.runner import RunResult
-from orchestrator.spec import LimitsSpec, WorkflowSpec, load_workflow
+from orchestrator.spec import LimitsSpec, PlanSettings, WorkflowSpec, load_workflow
 from orchestrator.steps import StepFunction, check_step_signature
 
 __all__ = ["BackendChoice", "Workflow"]
@@ -208,13 +208,18 @@ class Workflow:
         retries: int | None = None,
         timeout: float | None = None,
         kind: Literal["model", "plan"] | None = None,
+        plan: PlanSettings | Mapping[str, Any] | None = None,
     ) -> str:
         """Add a model task (the YAML task fields); returns its id, for `depends_on`.
 
         `prompt` is a template (`{{ inputs.x }}`, `{{ tasks.y.output }}`); `agent` an
         `Agent` (declared on first use) or the name of a declared one; `output_schema` a
-        pydantic model class, a JSON Schema mapping or a `"pkg.mod:Model"` path.
+        pydantic model class, a JSON Schema mapping or a `"pkg.mod:Model"` path. A
+        `kind="plan"` task expands at run time; `plan` (a `PlanSettings` or the YAML
+        `plan:` mapping) sets its caps and the agents it may use.
         """
+        if isinstance(plan, PlanSettings):
+            plan = plan.model_dump(mode="json", exclude_unset=True)
         if isinstance(agent, Agent):
             agent = self.add_agent(agent)
         fields: dict[str, Any] = {
@@ -229,6 +234,7 @@ class Workflow:
             "timeout": timeout,
             "output_schema": None,
             "prompt": prompt,
+            "plan": dict(plan) if plan is not None else None,
         }
         if output_schema is not None:
             fields["output_schema"], model_class = schema_data(output_schema)

@@ -437,3 +437,45 @@ def test_the_example_runs_offline(tmp_path: Path) -> None:
         notes = json.loads((run_dir / "tasks" / f"{angle}.json").read_text())
         assert 2 <= len(notes["findings"]) <= 5
     assert (run_dir / "tasks" / "report.md").read_text().strip() == done.stdout.strip()
+
+
+def test_a_plan_task_takes_its_plan_settings_from_python() -> None:
+    from orchestrator.spec import PlanSettings
+
+    researcher = Agent(name="researcher", system="You research one question.")
+    wf = Workflow("team")
+    wf.add_agent(researcher)
+    wf.task(
+        "research",
+        "Research rate limits.",
+        kind="plan",
+        plan={"max_tasks": 4, "max_depth": 1, "agents": ["researcher"]},
+    )
+    wf.task(
+        "again",
+        "Research caching.",
+        kind="plan",
+        plan=PlanSettings(max_tasks=2, synthesize=True),
+    )
+    wf.task("report", "{{ tasks.research.output }}", depends_on=["research", "again"])
+    tasks = {t.id: t for t in wf.spec.tasks}
+    assert tasks["research"].plan == PlanSettings(max_tasks=4, max_depth=1, agents=["researcher"])
+    assert tasks["again"].plan == PlanSettings(max_tasks=2, synthesize=True)
+    assert tasks["report"].plan is None
+    # The same settings written as YAML read back the same.
+    assert parse_workflow(wf.to_yaml()).tasks[0].plan == tasks["research"].plan
+
+
+def test_plan_settings_on_a_model_task_or_with_a_typo_are_clear_errors() -> None:
+    wf = Workflow("w")
+    wf.task("a", "hi", plan={"max_tasks": 2})
+    with pytest.raises(ConfigError, match="only for tasks of kind: plan"):
+        _ = wf.spec
+    wf2 = Workflow("w2")
+    line = sys._getframe().f_lineno + 1
+    wf2.task("a", "hi", kind="plan", plan={"max_task": 2})
+    with pytest.raises(ConfigError) as info:
+        _ = wf2.spec
+    (issue,) = info.value.issues
+    assert issue.line == line and "max_task" in issue.path
+    assert issue.hint is not None and "max_tasks" in issue.hint
