@@ -53,6 +53,7 @@ class ActorSetup:
     seed: int = 0
     extra_paths: tuple[str, ...] = ()
     broker: Any = None
+    cache_warm_first: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +149,11 @@ class WorkerActor:
             self._budget = RemoteBudget(setup.broker, owner=setup.owner, mode=setup.mode)
         # Both budgets have what BudgetedCaller uses of Budget: mode, clock and lease().
         caller = BudgetedCaller(
-            self._client, cast(Budget, self._budget), retry=RetryPolicy(), seed=setup.seed
+            self._client,
+            cast(Budget, self._budget),
+            retry=RetryPolicy(),
+            seed=setup.seed,
+            cache_warm_first=setup.cache_warm_first,
         )
         return Worker(caller)
 

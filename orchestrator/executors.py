@@ -92,7 +92,8 @@ class ExecutionContext:
 
     `backend` is the run's `launch.Backend` (its client, or its in-process emulator);
     `budget_url` is the Redis budget's URL when the run has one (with its `namespace`
-    and the number of processes expected to share it besides this run's actors).
+    and the number of processes expected to share it besides this run's actors);
+    `cache_warm_first` is the workflow's `context.warm_first`.
     """
 
     backend: Any
@@ -105,6 +106,7 @@ class ExecutionContext:
     budget_url: str | None = None
     budget_namespace: str = "dagwright"
     budget_processes: int = 1
+    cache_warm_first: bool = True
 
 
 class Execution(Protocol):

@@ -274,6 +274,7 @@ async def launch(
                 budget_url=redis_url,
                 budget_namespace=spec.budget.namespace,
                 budget_processes=spec.budget.expected_processes,
+                cache_warm_first=spec.context.warm_first,
             ),
         )
         # Calls the driver makes itself (a plan task's planning call) share the executor's budget.
@@ -284,6 +285,7 @@ async def launch(
             retry=RetryPolicy(),
             seed=seed,
             events=events,
+            cache_warm_first=spec.context.warm_first,
         )
         worker = Worker(caller)
         run_executor: Executor = WorkflowExecutor(

@@ -185,6 +185,7 @@ class RayExecutor:
             seed=context.seed,
             extra_paths=(str(context.base_dir),) if context.base_dir is not None else (),
             broker=self.broker,
+            cache_warm_first=context.cache_warm_first,
         )
         actor_cls = ray.remote(WorkerActor)
         handle = actor_cls.options(

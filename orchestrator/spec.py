@@ -159,10 +159,18 @@ class BudgetSpec(_Model):
 
 
 class ContextSpec(_Model):
-    """Shared context sent as a cached prefix: inline text and files/globs."""
+    """Shared context sent as a cached prefix: inline text and files/globs.
+
+    `warm_first` (default on): when several ready calls share a cacheable prefix, one is
+    sent first and the rest wait, holding no budget, until its response reports the
+    cache write; they then read the prefix from the cache (see `orchestrator.cachewarm`).
+    Off, they are all sent as the budget allows, and those sent before the write is
+    readable pay for the prefix again.
+    """
 
     text: str = ""
     files: list[Annotated[str, AfterValidator(check_pattern)]] = Field(default_factory=list)
+    warm_first: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

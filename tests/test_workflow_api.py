@@ -479,3 +479,45 @@ def test_plan_settings_on_a_model_task_or_with_a_typo_are_clear_errors() -> None
     (issue,) = info.value.issues
     assert issue.line == line and "max_task" in issue.path
     assert issue.hint is not None and "max_tasks" in issue.hint
+
+
+_SHARED = "Background for every task: " + " ".join(f"fact{i} about the topic." for i in range(900))
+
+
+def _shared_context_fan_out(warm_first: bool) -> Workflow:
+    spec = parse_workflow(
+        "name: shared\n"
+        "limits: {tier: tier2}\n"  # known limits: no one-at-a-time probing
+        "context:\n"
+        f"  text: {json.dumps(_SHARED)}\n"
+        f"  warm_first: {str(warm_first).lower()}\n"
+        "tasks:\n" + "".join(f"  - id: t{i}\n    prompt: Question {i}.\n" for i in range(4))
+    )
+    return Workflow.from_spec(spec)
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize("warm_first", [True, False])
+async def test_context_warm_first_decides_who_writes_the_shared_prefix(
+    tmp_path: Path, warm_first: bool
+) -> None:
+    wf = _shared_context_fan_out(warm_first)
+    assert wf.spec.context.warm_first is warm_first
+    result = await wf.run(backend=emulator_backend(wf.spec), out=tmp_path, run_id="r")
+    assert result.ok, result.reason
+    usages = [result.records[f"t{i}"].usage for i in range(4)]
+    writers = [u for u in usages if u.cache_creation_input_tokens > 0]
+    readers = [u for u in usages if u.cache_read_input_tokens > 0]
+    if warm_first:
+        # One writes the context; the others wait for the write and read it.
+        assert (len(writers), len(readers)) == (1, 3)
+    else:
+        # Sent together, every task finds no readable entry and writes the prefix itself.
+        assert (len(writers), len(readers)) == (4, 0)
+
+
+def test_context_warm_first_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="warm_first"):
+        parse_workflow(
+            "name: x\ncontext:\n  warm_first: sometimes\ntasks:\n  - id: a\n    prompt: hi\n"
+        )
