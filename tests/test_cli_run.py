@@ -296,7 +296,9 @@ def test_resume_reproduces_answers_of_a_shared_agent(tmp_path: Path) -> None:
 def test_ctrl_c_exits_130_and_resume_completes_the_run(
     cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    n = 6
+    # Long enough (~0.4 s a task) that, on a loaded machine, the run cannot finish
+    # between seeing the first task done and the signal arriving.
+    n = 16
     workflow = _write(tmp_path / "chain.yaml", _chain(n))
     out = tmp_path / "runs"
     run_dir = out / "ctrl-c"
