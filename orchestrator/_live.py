@@ -45,12 +45,18 @@ class LiveView:
         self.errors = 0
 
     def __call__(self, event: Event) -> None:
-        row = self.rows.get(event.task_id or "")
         name = event.name
         if name == "call.error":
             self.errors += 1
-        if row is None:
+        task_id = event.task_id
+        if task_id is None:
             return
+        row = self.rows.get(task_id)
+        if row is None:
+            if name != "task.ready":
+                return
+            # A task that joined the graph during the run (a plan task's expansion).
+            row = self.rows[task_id] = _Row()
         if name == "task.ready":
             row.state = "ready"
         elif name == "task.started":
