@@ -33,10 +33,10 @@ from orchestrator.budget.stats import ModelClassStatistics, class_statistics
 from orchestrator.limits import AccountingMode, ModelLimits
 from policies.split import LeaseRequest, SplitPolicy
 
+__all__ = ["KINDS", "ModelAccount"]
+
 #: Weight of one settled call in the mean real-to-reserved output ratio (actual mode).
 _SCALE_WEIGHT = 0.1
-
-__all__ = ["KINDS", "ModelAccount"]
 
 #: A re-sized lease keeps its caller's size only if the bucket keeps this much after it.
 _ROOM = 0.25
@@ -80,7 +80,7 @@ class ModelAccount(ClassCapacity):
         #: factor output reservations are scaled by at admission (never below 1).
         self.output_ratio = 1.0
         self.output_scale = 1.0
-        #: What other clients on the key take of each bucket's refill (`sharing`).
+        #: Whether the readings show other clients drawing on the key (`sharing`).
         self.shared = SharedKey()
         self.waiting: dict[int, Lease] = {}
         #: Arrival of the first lease of the current waiting spell (None: nobody waits).

@@ -14,9 +14,9 @@ to what the server could still hold; a reading never raises a local level.
   running leases will still produce: reserved minus what `Lease.progress` reported or
   their time on the wire shows. The server refills while they produce it, so only the
   part the refill cannot keep up with (`StreamModel.deficit`) is subtracted from the
-  output ceiling. Leases admitted
-  locally but not yet seen by the server make a reading too high, which is harmless for
-  a pull-down.
+  output ceiling; on a key that shows other clients' traffic (`sharing.SharedKey`), the
+  whole reservation less half a typical call's refill. Leases admitted locally but not
+  yet seen by the server make a reading too high, which is harmless for a pull-down.
 - Limits: `-limit` headers install limits for a class that has none configured, and
   lower configured limits that exceed the server's (after two equal readings); a
   configured limit below the server's is kept (it may be a deliberate share).
