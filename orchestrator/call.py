@@ -344,35 +344,49 @@ class BudgetedCaller:
             self._resize_waiting(request.model, kind)
 
     def _resize_waiting(self, model: str, kind: str) -> None:
-        """Re-size this kind's waiting leases from what its answers taught.
+        """Re-size this kind's leases from what its answers taught.
 
-        Legacy: the right-sized max_tokens is what the server reserves. Actual: the
-        reservation paces the running streams' output; a waiting fan-out sized at the mean
-        would overdraw by half its spread, so it reserves the same right-sized max_tokens
-        (high quantile x headroom), which keeps the pace safe when the key's headroom is
-        thin (another client, a smaller true burst).
+        Legacy: the right-sized max_tokens is what the server reserves, for the waiting
+        leases only (the server holds what it admitted). Short answers come back first:
+        the first samples of a fan-out are its shortest, and sizing from them cuts the
+        longer ones short (each resent at the cost of a whole call), so the calls that
+        were running when the kind was first learned must all answer first.
+
+        Actual: the reservation only paces the streams; the `max_tokens` sent is not
+        changed, so a size learned early cuts nothing short. The kind is re-sized from
+        its first answers on (high quantile x headroom: over a fan-out whose first
+        answers are its shortest, that still lands near its typical size), and running
+        leases give back their excess too (`ModelAccount.trim_running`): a fan-out's
+        first wave was admitted with whole `max_tokens` reserved. The expected size
+        (the mean) would pace faster still, but lets a fan-out's spread overdraw a
+        server that ends streams on exhaustion.
         """
         learned = self.outputs.estimate(kind)
         if not learned.learned:
             return
         if kind not in self._sized_kinds:
-            # Short answers come back first: the first samples of a fan-out are its
-            # shortest. Sizing from them cuts the longer ones short (each resent at the
-            # cost of a whole call), so wait until the calls that were running when the
-            # kind was first learned have all answered.
             running = self._running.get(kind, set())
             cohort = self._cohorts.setdefault(kind, set(running))
             cohort &= running
             if cohort:
+                if self.budget.mode != "legacy":
+                    # Provisional: the first answers are the shortest.
+                    size = _PROVISIONAL * learned.max_tokens
+                    self.budget.resize(model, kind, output_tokens=size)
                 return
             del self._cohorts[kind]
             self._sized_kinds.add(kind)
-        if self.budget.mode == "legacy":
-            self.budget.resize(
-                model, kind, output_tokens=learned.expected, max_tokens=learned.max_tokens
-            )
-        else:
+        if self.budget.mode != "legacy":
             self.budget.resize(model, kind, output_tokens=learned.max_tokens)
+            return
+        self.budget.resize(
+            model, kind, output_tokens=learned.expected, max_tokens=learned.max_tokens
+        )
+
+
+#: actual mode: until a kind's first cohort has answered, its leases reserve this many times
+#: the size its first (shortest) answers suggest.
+_PROVISIONAL = 2
 
 
 def _with_cache(options: CallOptions, cached: int, stream: bool) -> CallOptions:

@@ -192,6 +192,41 @@ class ModelAccount(ClassCapacity):
         epoch = current.epoch + 1 if current is not None else 1
         self.sizings[key] = Sizing(output_tokens=output_tokens, max_tokens=max_tokens, epoch=epoch)
 
+    def trim_running(self, key: str, now: float) -> bool:
+        """actual mode: lower the output reserved by running leases tagged `key` to its
+        latest sizing; returns True if anything was given back.
+
+        A fan-out's first calls of an unknown kind were admitted with their whole
+        `max_tokens` reserved. In actual mode that is only the budget's pacing guess (the
+        server charges what they produce, and their `max_tokens` on the wire is not
+        changed), so once the kind's size is learned the excess goes back to the bucket at
+        once rather than when each call ends. Never below what a call has produced; never
+        up; and in legacy mode never (the server holds the `max_tokens` it admitted).
+        """
+        sizing = self.sizings.get(key)
+        buckets = self.buckets
+        if self.mode != "actual" or sizing is None or buckets is None:
+            return False
+        bucket = buckets[2]
+        returned = False
+        for lease in self.streams.running:
+            if lease.sizing_key != key:
+                continue
+            reserved = lease.reserved
+            target = max(
+                float(lease.produced),
+                min(sizing.output_tokens, lease.declared_output_tokens) * lease.scale,
+            )
+            excess = reserved[2] - target
+            if excess <= 0:
+                continue
+            lease.reserved = (reserved[0], reserved[1], target)
+            self.pending_output -= excess
+            credited = bucket.refund(excess, now)
+            self.refunded[2] += credited
+            returned = returned or credited > 0
+        return returned
+
     def _refresh(self, lease: Lease) -> None:
         """Bring a waiting lease up to its key's latest sizing (adjusting the queue's demand)."""
         key = lease.sizing_key
@@ -509,11 +544,11 @@ class ModelAccount(ClassCapacity):
 
         Returns True if something was refunded (a waiting head may fit earlier).
         """
+        self._end(lease, now)  # first: a lease settled twice must change nothing
         if self.mode == "actual" and lease.charged:
             if lease.admitted_at is not None:
                 self.streams.learn(output_tokens, now - lease.admitted_at)
             self._learn_output_scale(lease, output_tokens)
-        self._end(lease, now)
         lease.state = LeaseState.SETTLED
         self.settled += 1
         real = (1.0, float(input_tokens), float(output_tokens))

@@ -247,10 +247,13 @@ class Budget:
 
         `output_tokens`: the expected output now; `max_tokens`: the `max_tokens` to send
         now (None keeps each lease's own). Neither lifts a lease above what its caller
-        asked for. Leases pick the sizing up when they reach the head of the queue.
+        asked for. Leases pick the sizing up when they reach the head of the queue; in
+        actual mode running leases give back their excess output at once
+        (`ModelAccount.trim_running`).
         """
         account = self.account(model)
         account.resize(key, output_tokens=output_tokens, max_tokens=max_tokens)
+        account.trim_running(key, self.clock.now())
         if account.waiting:
             self._pump(account)
 

@@ -161,3 +161,40 @@ async def test_caller_waits_for_the_first_wave_before_re_sizing() -> None:
     # covers the long answers.
     assert first_at >= 9.0
     assert first_max >= 900
+
+
+async def test_actual_mode_running_leases_give_back_their_excess_at_once() -> None:
+    b = budget("actual")
+    running = await b.acquire("r", model=SONNET, input_tokens=10, max_tokens=8_000, sizing_key="k")
+    other = await b.acquire("o", model=SONNET, input_tokens=10, max_tokens=1_000)
+    assert running.reserved_output == 8_000.0
+    waiting = asyncio.create_task(
+        b.acquire("w", model=SONNET, input_tokens=10, max_tokens=8_000, sizing_key="k")
+    )
+    await asyncio.sleep(0)
+    assert not waiting.done()  # 10k burst: 9,000 held
+    # The kind is learned while the first call still runs: it keeps 700 (its max_tokens
+    # on the wire is unchanged), gives 7,300 back, and the waiting one goes at once.
+    b.resize(SONNET, "k", output_tokens=700)
+    await asyncio.sleep(0)
+    assert running.reserved_output == 700.0 and running.max_tokens == 8_000
+    assert waiting.done() and waiting.result().reserved_output == 700.0
+    assert other.reserved_output == 1_000.0  # untagged: untouched
+    stats = b.statistics()["sonnet-5"].output_tokens
+    assert stats.available == pytest.approx(10_000 - 700 - 1_000 - 700)
+    # Settling refunds against the trimmed reservation; a later, larger sizing never
+    # lifts a running lease again.
+    b.resize(SONNET, "k", output_tokens=5_000)
+    assert running.reserved_output == 700.0
+    running.settle(usage(10, 650))
+    assert b.statistics()["sonnet-5"].output_tokens.available == pytest.approx(
+        10_000 - 650 - 1_000 - 700
+    )
+
+
+async def test_legacy_mode_running_leases_keep_what_the_server_admitted() -> None:
+    b = budget("legacy")
+    running = await b.acquire("r", model=SONNET, input_tokens=10, max_tokens=8_000, sizing_key="k")
+    b.resize(SONNET, "k", output_tokens=500, max_tokens=900)
+    assert running.reserved_output == 8_000.0
+    running.settle(usage(10, 400))

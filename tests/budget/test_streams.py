@@ -7,7 +7,7 @@ from budget_helpers import account, prepare, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.budget import resync
+from orchestrator.budget import LeaseStateError, resync
 from orchestrator.budget._streams import StreamModel, deficit
 from orchestrator.budget.sharing import HOLD_S, INPUT_TOLERANCE, SharedKey
 
@@ -144,3 +144,14 @@ def test_legacy_mode_does_not_scale() -> None:
     assert acct.try_admit(lease, 0.0)
     acct.settle(lease, input_tokens=100, output_tokens=2_000, now=1.0)
     assert acct.output_scale == 1.0
+
+
+def test_a_lease_settled_twice_teaches_the_speeds_and_the_scale_nothing() -> None:
+    acct = account(mode="actual")
+    lease = prepare(acct, "a", max_tokens=2_000, output_tokens=1_000)
+    assert acct.try_admit(lease, 0.0)
+    acct.settle(lease, input_tokens=100, output_tokens=1_100, now=10.0)
+    before = (acct.streams.slow, acct.streams.fast, acct.output_ratio, acct.output_scale)
+    with pytest.raises(LeaseStateError):
+        acct.settle(lease, input_tokens=100, output_tokens=0, now=11.0)
+    assert (acct.streams.slow, acct.streams.fast, acct.output_ratio, acct.output_scale) == before

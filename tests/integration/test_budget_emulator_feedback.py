@@ -85,8 +85,10 @@ async def naive(recorder: Recorder, jobs: Sequence[Job], *, concurrency: int) ->
 @pytest.mark.parametrize(
     ("every", "most_429s"),
     [
-        # 6,000 input tokens a second: 80% of the ITPM (and of the OTPM).
-        pytest.param(0.5, 0, id="other-client-takes-80pct"),
+        # 6,000 input tokens a second: 80% of the ITPM (and of the OTPM). 0 or 1 seen: the
+        # other client's streams can empty the output bucket between two of our readings
+        # (1 since a fan-out's kind is sized from its first answers in actual mode).
+        pytest.param(0.5, 1, id="other-client-takes-80pct"),
         # 160%: the other client alone overdraws the key, so some 429s cannot be avoided;
         # 16 seen (122 for the other client itself, 100+ for a naive client at 80%).
         pytest.param(0.25, 20, id="other-client-overdraws"),
