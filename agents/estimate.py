@@ -20,7 +20,7 @@ import bisect
 import json
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -339,6 +339,7 @@ class OutputEstimator:
         self.min_samples = min_samples
         self.truncation_factor = truncation_factor
         self._kinds: dict[str, _Window] = {}
+        self._primed: set[str] = set()
 
     def record(self, kind: str, output_tokens: int, *, truncated: bool = False) -> None:
         """Learn from one completed call of `kind` (pass `truncated=True` on stop `max_tokens`)."""
@@ -347,6 +348,18 @@ class OutputEstimator:
         if window is None:
             window = self._kinds[kind] = _Window(self.window)
         window.add(value)
+
+    def prime(self, sizes: Mapping[str, Iterable[int]]) -> None:
+        """Learn from earlier runs: output tokens of completed calls, by kind.
+
+        A primed kind counts as learned from its first sample: an earlier run's answer to
+        the same task is better evidence than `min_samples` guards against (a fan-out's
+        first, shortest answers in this run).
+        """
+        for kind, outputs in sizes.items():
+            for produced in outputs:
+                self.record(kind, produced)
+                self._primed.add(kind)
 
     def samples(self, kind: str) -> int:
         """How many completions of `kind` are in the window."""
@@ -365,7 +378,9 @@ class OutputEstimator:
         bounds = [v for v in (declared_max_tokens, model_max) if v is not None]
         ceiling = min(bounds) if bounds else None
         window = self._kinds.get(kind)
-        learned = window is not None and len(window.order) >= self.min_samples
+        learned = window is not None and (
+            len(window.order) >= self.min_samples or kind in self._primed
+        )
         if declared_output is not None:
             expected = float(declared_output)
         elif learned and window is not None:

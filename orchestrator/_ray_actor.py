@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel
 
 from agents.anthropic_client import AnthropicClient
+from agents.estimate import OutputEstimator
 from agents.usage import Usage
 from agents.worker import TaskFailed, ToolCall, Worker, WorkerJob, WorkerResult
 from orchestrator._ray_budget import RemoteBudget
@@ -54,6 +55,8 @@ class ActorSetup:
     extra_paths: tuple[str, ...] = ()
     broker: Any = None
     cache_warm_first: bool = True
+    #: Output sizes earlier runs learned, by task kind (`OutputEstimator.prime`).
+    output_priors: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,10 +151,13 @@ class WorkerActor:
         else:
             self._budget = RemoteBudget(setup.broker, owner=setup.owner, mode=setup.mode)
         # Both budgets have what BudgetedCaller uses of Budget: mode, clock and lease().
+        outputs = OutputEstimator()
+        outputs.prime(setup.output_priors)
         caller = BudgetedCaller(
             self._client,
             cast(Budget, self._budget),
             retry=RetryPolicy(),
+            outputs=outputs,
             seed=setup.seed,
             cache_warm_first=setup.cache_warm_first,
         )

@@ -22,8 +22,8 @@ installed is a `ConfigError` that says so, never an import traceback.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +93,8 @@ class ExecutionContext:
     `backend` is the run's `launch.Backend` (its client, or its in-process emulator);
     `budget_url` is the Redis budget's URL when the run has one (with its `namespace`
     and the number of processes expected to share it besides this run's actors);
-    `cache_warm_first` is the workflow's `context.warm_first`.
+    `cache_warm_first` is the workflow's `context.warm_first`; `output_priors` the
+    output sizes earlier runs learned, by task kind (`OutputEstimator.prime`).
     """
 
     backend: Any
@@ -107,6 +108,7 @@ class ExecutionContext:
     budget_namespace: str = "dagwright"
     budget_processes: int = 1
     cache_warm_first: bool = True
+    output_priors: Mapping[str, Sequence[int]] = field(default_factory=dict)
 
 
 class Execution(Protocol):

@@ -417,6 +417,25 @@ class CrossRunCache:
         """The journals searched, newest run first."""
         return [journal.path for journal in self._journals]
 
+    def outputs(self, workflow_name: str, *, per_task: int = 32) -> dict[str, list[int]]:
+        """Output tokens of the succeeded tasks of earlier runs of `workflow_name`, by task
+        id, newest run first, at most `per_task` each (a journal that cannot be read now is
+        left out)."""
+        found: dict[str, list[int]] = {}
+        for journal in self._journals:
+            try:
+                if journal.run_info().workflow_name != workflow_name:
+                    continue
+                records = journal.completed()
+            except JournalError:
+                continue
+            for task_id, record in records.items():
+                produced = record.usage.output_tokens
+                seen = found.setdefault(task_id, [])
+                if produced > 0 and len(seen) < per_task:
+                    seen.append(produced)
+        return {task_id: sizes for task_id, sizes in found.items() if sizes}
+
     def find(self, content_hash: str) -> TaskRecord | None:
         """The newest succeeded record with this content hash in any other run."""
         for journal in self._journals:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from agents.agent import Agent
 from agents.anthropic_client import AnthropicClient
 from agents.client import LLMClient
+from agents.estimate import OutputEstimator
 from agents.worker import Worker
 from orchestrator._budget_sampler import emit_sample, sample_budget, stop_sampler
 from orchestrator.budget import Budget
@@ -185,6 +186,26 @@ class _Meta:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _output_priors(spec: WorkflowSpec, out_root: Path, run_id: str) -> dict[str, list[int]]:
+    """Output sizes the earlier runs of this workflow under `out_root` learned, by task
+    kind (a task's agent, else its id, as the worker's calls are kinded), so a run starts
+    with its kinds' sizes known instead of reserving whole `max_tokens` until its first
+    answers. A plan task's children are not included (their ids differ per plan)."""
+    if not out_root.is_dir():
+        return {}
+    history = CrossRunCache(out_root, exclude=[run_id])
+    try:
+        by_task = history.outputs(spec.name)
+    finally:
+        history.close()
+    priors: dict[str, list[int]] = {}
+    for task in spec.tasks:
+        sizes = by_task.get(task.id)
+        if sizes:
+            priors.setdefault(task.agent or task.id, []).extend(sizes)
+    return priors
+
+
 async def launch(
     spec: WorkflowSpec,
     *,
@@ -258,6 +279,7 @@ async def launch(
     if dispatcher is not None:
         events.listen(dispatcher.listener)
     reuse_cache = CrossRunCache(out_root, exclude=[run_id]) if reuse else None
+    output_priors = _output_priors(spec, out_root, run_id)
     execution: Execution | None = None
     try:
         redis_url = budget_url or (spec.budget.url if spec.budget.backend == "redis" else None)
@@ -275,14 +297,18 @@ async def launch(
                 budget_namespace=spec.budget.namespace,
                 budget_processes=spec.budget.expected_processes,
                 cache_warm_first=spec.context.warm_first,
+                output_priors=output_priors,
             ),
         )
         # Calls the driver makes itself (a plan task's planning call) share the executor's budget.
         driver_client, driver_budget = execution.driver_calls(backend.client, budget)
+        outputs = OutputEstimator()
+        outputs.prime(output_priors)
         caller = BudgetedCaller(
             driver_client,
             driver_budget,
             retry=RetryPolicy(),
+            outputs=outputs,
             seed=seed,
             events=events,
             cache_warm_first=spec.context.warm_first,

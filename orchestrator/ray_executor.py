@@ -186,6 +186,7 @@ class RayExecutor:
             extra_paths=(str(context.base_dir),) if context.base_dir is not None else (),
             broker=self.broker,
             cache_warm_first=context.cache_warm_first,
+            output_priors={kind: tuple(sizes) for kind, sizes in context.output_priors.items()},
         )
         actor_cls = ray.remote(WorkerActor)
         handle = actor_cls.options(
