@@ -212,6 +212,7 @@ class BudgetedCaller:
         started = self.clock.now()
         attempt = 0
         failures = 0
+        full_refusals = 0
         while True:
             attempt += 1
             asked = self.clock.now()
@@ -250,6 +251,12 @@ class BudgetedCaller:
                         # A task's own retry limit counts real failures; 429s are paced by
                         # the budget and bounded by the retry policy alone.
                         retry = failures < options.max_attempts
+                    if _refused_when_full(error):
+                        full_refusals += 1
+                        if full_refusals >= 2:
+                            # Twice, with the wait between: not the rounding of a reading.
+                            error = _too_large_for_server(error, itpm_estimate)
+                            retry = False
                     if self.events is not None:
                         self.events.emit(
                             "call.error",
@@ -387,6 +394,41 @@ class BudgetedCaller:
 #: actual mode: until a kind's first cohort has answered, its leases reserve this many times
 #: the size its first (shortest) answers suggest.
 _PROVISIONAL = 2
+
+
+def _refused_when_full(error: LLMError) -> bool:
+    """A 429 for input tokens while the server's input bucket shows itself full."""
+    if error.kind is not ErrorKind.RATE_LIMITED or error.ratelimit is None:
+        return False
+    if error.limit not in ("input_tokens", "input-tokens"):
+        return False
+    reading = error.ratelimit.reading("input_tokens")
+    return (
+        reading.remaining is not None
+        and reading.limit is not None
+        and reading.remaining >= reading.limit
+    )
+
+
+def _too_large_for_server(error: LLMError, estimate: int) -> LLMError:
+    """The error for a request whose input the server's full input bucket cannot hold.
+
+    The budget admitted it on its estimate; the server, twice refusing it with its bucket
+    full, shows the real input is larger than the bucket: retrying can never succeed.
+    """
+    reading = error.ratelimit.reading("input_tokens") if error.ratelimit is not None else None
+    limit = reading.limit if reading is not None else None
+    capacity = f"{limit:,} input tokens per minute" if limit is not None else "its input limit"
+    return LLMError(
+        ErrorKind.INVALID_REQUEST,
+        f"the request's input is more than the server's input-token bucket holds when full "
+        f"({capacity}; estimated here at {estimate:,}): it can never be admitted. Shorten "
+        "the prompt, or raise the model class's input limit (and `limits:` to match).",
+        request_id=error.request_id,
+        status_code=error.status_code,
+        limit=error.limit,
+        ratelimit=error.ratelimit,
+    )
 
 
 def _with_cache(options: CallOptions, cached: int, stream: bool) -> CallOptions:
