@@ -27,6 +27,7 @@ from agents.worker import TaskFailed, ToolCall, Worker, WorkerJob, WorkerResult
 from orchestrator._ray_budget import RemoteBudget
 from orchestrator.budget import Budget
 from orchestrator.call import BudgetedCaller
+from orchestrator.events import EventLog
 from orchestrator.limits import AccountingMode, ModelLimits
 from policies.retry import RetryPolicy
 
@@ -61,12 +62,30 @@ class ActorSetup:
 
 @dataclass(frozen=True, kw_only=True)
 class Callback:
-    """One worker callback, in the order it happened: a finished turn or a tool call."""
+    """One worker callback, in the order it happened: a finished turn, a tool call, or
+    an event of the actor's caller (`name`, `data`: waiting for budget, an error, a
+    retry) for the driver's event log."""
 
-    kind: Literal["turn", "tool"]
+    kind: Literal["turn", "tool", "event"]
     turn: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
     call: ToolCall | None = None
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class _CallerEvents:
+    """What `BudgetedCaller` uses of an `EventLog` (`emit`), kept per task on the actor
+    until the task's job returns them to the driver."""
+
+    def __init__(self) -> None:
+        self.by_task: dict[str | None, list[Callback]] = {}
+
+    def emit(self, name: str, task_id: str | None = None, **data: Any) -> None:
+        self.by_task.setdefault(task_id, []).append(Callback(kind="event", name=name, data=data))
+
+    def take(self, task_id: str) -> list[Callback]:
+        return self.by_task.pop(task_id, [])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +151,7 @@ class WorkerActor:
         self._worker: Worker | None = None
         self._client: AnthropicClient | None = None
         self._budget: Any = None
+        self._events = _CallerEvents()
 
     def _build(self) -> Worker:
         setup = self.setup
@@ -159,6 +179,7 @@ class WorkerActor:
             retry=RetryPolicy(),
             outputs=outputs,
             seed=setup.seed,
+            events=cast(EventLog, self._events),  # it has what the caller uses: emit
             cache_warm_first=setup.cache_warm_first,
         )
         return Worker(caller)
@@ -193,7 +214,9 @@ class WorkerActor:
                 job, transcript=transcript, on_turn=on_turn, on_tool_call=on_tool_call
             )
         except Exception as exc:
+            callbacks.extend(self._events.take(job.task_id))
             return ActorOutcome(failure=_failure(exc), callbacks=callbacks)
+        callbacks.extend(self._events.take(job.task_id))
         if isinstance(result.data, BaseModel):
             # Plain data crosses the wire; the driver keeps plain data anyway.
             result = dataclasses.replace(result, data=result.data.model_dump(mode="json"))

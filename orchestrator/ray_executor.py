@@ -329,9 +329,13 @@ class _RemoteTasks:
             turns = journal.transcript(ctx.task_id)
             transcript = turns[-1] if turns else None
         outcome, lost = await self.pool.run_job(job, transcript, ctx)
-        # The actor's callbacks, replayed in order: journal turns, then the run's hooks.
+        # The actor's callbacks, replayed in order: journal turns, then the run's hooks;
+        # its caller's events (budget waits, errors, retries) go to the run's event log
+        # (timed on arrival: the actor's clock is not the driver's).
         for callback in outcome.callbacks:
-            if callback.kind == "turn":
+            if callback.kind == "event":
+                ctx.events.emit(callback.name, ctx.task_id, **callback.data)
+            elif callback.kind == "turn":
                 if journal is not None:
                     text = json.dumps(callback.messages, default=str)
                     journal.append_turn(ctx.task_id, callback.turn - 1, text)

@@ -87,9 +87,10 @@ def _spec(data: dict[str, Any]) -> WorkflowSpec:
     return parse_workflow(json.dumps(data), file="raydag.yaml")
 
 
-def _emulator(*, ttft_s: float) -> EmulatorConfig:
+def _emulator(*, ttft_s: float, faults: dict[str, Any] | None = None) -> EmulatorConfig:
     return EmulatorConfig.model_validate(
         {
+            "faults": faults or {},
             "seed": 7,
             "tier": "tier4",
             "latency": {
@@ -202,6 +203,36 @@ async def test_500_tasks_on_ray_equal_local_execution(ray_cluster: Any, tmp_path
     assert (tmp_path / "ray" / "tasks" / "j24.md").read_text(encoding="utf-8") == (
         local.output("j24") + "\n"
     )
+
+
+async def test_the_actors_call_errors_and_retries_reach_the_drivers_event_log(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    spec = _spec(_dag(4, 3, joins=1))
+    backend = emulator_backend(spec, config=_emulator(ttft_s=0.0, faults={"overloaded_529": 0.12}))
+    try:
+        result = await launch(
+            spec,
+            inputs={},
+            backend=backend,
+            out_root=tmp_path,
+            run_id="ray",
+            seed=3,
+            executor=ExecutorChoice(name="ray"),
+        )
+    finally:
+        await backend.aclose()
+    assert result.ok, result.reason
+    lines = (tmp_path / "ray" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines]
+    errors = [e for e in events if e["event"] == "call.error"]
+    retries = [e for e in events if e["event"] == "task.retry"]
+    # The actors' callers saw 529s and retried; each shows in the run's log, by task.
+    assert errors and {e["kind"] for e in errors} == {"overloaded"}
+    assert len(retries) == len(errors)
+    tried = {e["task_id"] for e in errors}
+    assert tried <= set(result.records)
+    assert all(result.records[t].attempts >= 2 for t in tried)
 
 
 async def test_a_killed_actor_is_replaced_and_its_tasks_sent_again(
