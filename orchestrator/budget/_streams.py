@@ -29,6 +29,7 @@ settled the speeds are unknown and the deficit is the whole remaining output (no
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable
 
 from orchestrator.budget.lease import Lease
@@ -62,6 +63,8 @@ class StreamModel:
         if output_tokens <= 0 or seconds <= 0:
             return
         speed = output_tokens / seconds
+        if not math.isfinite(speed):
+            return  # a call that took no measurable time says nothing about speed
         slow, fast = self.slow, self.fast
         self.slow = speed if slow is None or speed < slow else slow + _DRIFT * (speed - slow)
         high = speed * _FAST_MARGIN

@@ -542,9 +542,11 @@ class ModelAccount(ClassCapacity):
     def settle(self, lease: Lease, *, input_tokens: int, output_tokens: int, now: float) -> bool:
         """Settle with the real ITPM-counted input and output: refund, or charge as debt.
 
-        Returns True if something was refunded (a waiting head may fit earlier).
+        Returns True if something was refunded, or output reservations were scaled down (a
+        waiting head may fit earlier).
         """
         self._end(lease, now)  # first: a lease settled twice must change nothing
+        scale = self.output_scale
         if self.mode == "actual" and lease.charged:
             if lease.admitted_at is not None:
                 self.streams.learn(output_tokens, now - lease.admitted_at)
@@ -553,7 +555,7 @@ class ModelAccount(ClassCapacity):
         self.settled += 1
         real = (1.0, float(input_tokens), float(output_tokens))
         buckets = self.buckets
-        returned = False
+        returned = self.output_scale < scale
         if buckets is not None and lease.charged:
             for i in (1, 2):
                 delta = lease.reserved[i] - real[i]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from budget_helpers import account, prepare, snapshot
 from hypothesis import given
@@ -155,3 +157,15 @@ def test_a_lease_settled_twice_teaches_the_speeds_and_the_scale_nothing() -> Non
     with pytest.raises(LeaseStateError):
         acct.settle(lease, input_tokens=100, output_tokens=0, now=11.0)
     assert (acct.streams.slow, acct.streams.fast, acct.output_ratio, acct.output_scale) == before
+
+
+def test_a_call_of_no_measurable_duration_teaches_no_speed() -> None:
+    # 100 tokens in 1e-320 s is an infinite speed; learned, a later finite one would turn
+    # `fast` into inf - inf = NaN (found by the stateful test).
+    model = StreamModel()
+    model.learn(100, 1e-320)
+    assert model.fast is None and model.slow is None
+    model.learn(1_000, 10.0)
+    model.learn(100, 1e-320)
+    model.learn(500, 10.0)
+    assert model.fast is not None and math.isfinite(model.fast) and 120 < model.fast <= 125
