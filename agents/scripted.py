@@ -343,7 +343,8 @@ class ScriptedLLM:
         reply: Any = step
         if callable(step):
             reply = step(request)
-            if inspect.isawaitable(reply):
+            # A text reply needs no `isawaitable` check (an ABC test: slow, and it says no).
+            if type(reply) is not str and inspect.isawaitable(reply):
                 reply = await reply
         latency = reply.latency if isinstance(reply, ScriptedReply) else None
         await self._sleep(self._latency if latency is None else latency)
@@ -366,6 +367,21 @@ class ScriptedLLM:
     ) -> LLMResponse:
         if isinstance(reply, LLMResponse):
             return reply
+        if type(reply) is str:
+            # The common case, built directly: what `ScriptedLLM.text(reply)` would give.
+            return LLMResponse(
+                id=f"msg_scripted_{number:04d}",
+                model=request.model,
+                content=({"type": "text", "text": reply},),
+                stop_reason="end_turn",
+                stop_sequence=None,
+                usage=Usage(
+                    input_tokens=approx_tokens(_request_text(request)),
+                    output_tokens=approx_tokens(reply),
+                ),
+                ratelimit=self._ratelimit,
+                request_id=request_id,
+            )
         if isinstance(reply, str):
             reply = ScriptedLLM.text(reply)
         elif isinstance(reply, Mapping):

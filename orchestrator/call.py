@@ -235,7 +235,7 @@ class BudgetedCaller:
                     )
                 sent = request
                 if lease.max_tokens != request.max_tokens:
-                    sent = dataclasses.replace(request, max_tokens=lease.max_tokens)
+                    sent = _with_max_tokens(request, lease.max_tokens)
                 self.calls += 1
                 try:
                     response = await self._send_counted(kind, sent, lease, options.stream)
@@ -373,6 +373,22 @@ class BudgetedCaller:
             )
         else:
             self.budget.resize(model, kind, output_tokens=learned.max_tokens)
+
+
+def _with_max_tokens(request: LLMRequest, max_tokens: int) -> LLMRequest:
+    """`request` with another `max_tokens`.
+
+    `dataclasses.replace` runs the frozen `__init__` again (eleven fields, about 5 us);
+    a plain `LLMRequest` (no `__post_init__`, no slots) is copied through its instance
+    dict instead, to the same value. Subclasses take the general path.
+    """
+    if type(request) is not LLMRequest:
+        return dataclasses.replace(request, max_tokens=max_tokens)
+    sent = object.__new__(LLMRequest)
+    fields = sent.__dict__
+    fields.update(request.__dict__)
+    fields["max_tokens"] = max_tokens
+    return sent
 
 
 def _with_cache(options: CallOptions, cached: int, stream: bool) -> CallOptions:
