@@ -64,7 +64,9 @@ def _text_chars(value: Any) -> int:
 
 def _media_blocks(value: Any) -> tuple[int, int]:
     """(image blocks, document blocks) in `value`, nested `content` included; one pass."""
-    if isinstance(value, Mapping):
+    if type(value) is str:
+        return 0, 0  # text content, the common leaf: spare it the `Mapping` ABC check
+    if type(value) is dict or isinstance(value, Mapping):
         kind = value.get("type")
         images, documents = _media_blocks(value.get("content"))
         return images + (kind == "image"), documents + (kind == "document")

@@ -84,8 +84,16 @@ def _block_text(block: Mapping[str, Any] | str) -> str:
 
 
 def _request_text(request: LLMRequest) -> str:
+    system, messages = request.system, request.messages
+    if (
+        system is None
+        and len(messages) == 1
+        and not request.tools
+        and not request.output_schema
+        and type(text := messages[0].get("content", "")) is str
+    ):
+        return text  # one plain text message: what the general walk below joins, as is
     parts: list[str] = []
-    system = request.system
     if isinstance(system, str):
         parts.append(system)
     elif system is not None:

@@ -133,8 +133,9 @@ class BudgetedCaller:
 
     async def call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         """Send `request` under the budget; retry provider-class failures; raise `CallFailed`."""
-        if self.cache_gate is not None and options.warm_first:
-            return await self.cache_gate.call(
+        gate = self.cache_gate
+        if gate is not None and options.warm_first and gate.applies(request):
+            return await gate.call(
                 request,
                 cached_tokens=options.cached_tokens,
                 exact_input=options.input_tokens is not None,
@@ -142,6 +143,9 @@ class BudgetedCaller:
                     request, _with_cache(options, cached, stream)
                 ),
             )
+        if options.expected_output_tokens is not None or self.probes <= 0:
+            # Nothing to probe (as `_probing` decides): one coroutine less per call.
+            return await self._call(request, options)
         return await self._probed_call(request, options)
 
     async def _probed_call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:

@@ -383,6 +383,10 @@ class TaskGraph:
         """Estimated seconds per task under `latency` (default `LatencyModel()`)."""
         return MappingProxyType(self._estimates(latency or LatencyModel())[0])
 
+    def tails(self, latency: LatencyModel | None = None) -> Mapping[str, float]:
+        """`tail` of every task under `latency` (default `LatencyModel()`), read-only."""
+        return MappingProxyType(self._estimates(latency or LatencyModel())[1])
+
     def tail(self, task_id: str, latency: LatencyModel | None = None) -> float:
         """Longest estimated chain of work remaining after `task_id` finishes, in seconds."""
         return self._estimates(latency or LatencyModel())[1][self._known(task_id)]

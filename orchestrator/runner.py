@@ -240,16 +240,18 @@ class Runner:
         self._t0 = self.clock.now()
         graph = self.graph
         if self._tails is None:
-            # One default latency model for every node (`tail` would build one per call).
-            latency = LatencyModel()
-            self._tails = {t: graph.tail(t, latency) for t in graph.order}
+            # Every node's tail in one lookup (`tail` would check the task and the cache each).
+            all_tails = graph.tails(LatencyModel())
+            self._tails = {t: all_tails[t] for t in graph.order}
         if self.journal is not None:
             self.records.update(self.journal.completed())
         resumed = sorted(self.records)
         self.events.emit(
             "run.started", tasks=len(graph), resumed=len(resumed), on_failure=self.on_failure
         )
-        pending = {t: len(graph.dependencies(t)) for t in graph.order}
+        # In-degrees: the number of dependencies, without a frozenset of them per task.
+        in_degree = dict(graph.networkx.in_degree)
+        pending = {t: in_degree[t] for t in graph.order}
         for done in resumed:
             for child in graph.dependants(done) if done in graph else ():
                 pending[child] -= 1
