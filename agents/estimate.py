@@ -364,8 +364,9 @@ class OutputEstimator:
         model_max: int | None = None,
     ) -> OutputEstimate:
         """The expected output and the `max_tokens` to send for a call of `kind`."""
-        bounds = [v for v in (declared_max_tokens, model_max) if v is not None]
-        ceiling = min(bounds) if bounds else None
+        ceiling = declared_max_tokens if model_max is None else model_max
+        if declared_max_tokens is not None and model_max is not None:
+            ceiling = min(declared_max_tokens, model_max)
         window = self._kinds.get(kind)
         learned = window is not None and len(window.order) >= self.min_samples
         if declared_output is not None:
