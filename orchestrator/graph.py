@@ -372,10 +372,10 @@ class TaskGraph:
         if latency not in self._cache:
             durations = {t: latency.duration(self._nodes[t]) for t in self._order}
             tails: dict[str, float] = {}
+            # Every node's successors in one pass (`successors(t)` is a call per node).
+            successors = dict(self._graph.adjacency())
             for t in reversed(self._order):
-                tails[t] = max(
-                    (durations[s] + tails[s] for s in self._graph.successors(t)), default=0.0
-                )
+                tails[t] = max((durations[s] + tails[s] for s in successors[t]), default=0.0)
             self._cache[latency] = (durations, tails)
         return self._cache[latency]
 
