@@ -355,7 +355,11 @@ class ScriptedLLM:
             if type(reply) is not str and inspect.isawaitable(reply):
                 reply = await reply
         latency = reply.latency if isinstance(reply, ScriptedReply) else None
-        await self._sleep(self._latency if latency is None else latency)
+        seconds = self._latency if latency is None else latency
+        if seconds <= 0:
+            await asyncio.sleep(0)  # what `_sleep` does, without its coroutine (the usual case)
+        else:
+            await self._sleep(seconds)
         request_id = f"req_scripted_{number:04d}"
         if isinstance(reply, LLMError):
             raise _with_request_id(reply, request_id)

@@ -311,7 +311,9 @@ class BudgetedCaller:
         self, kind: str, request: LLMRequest, lease: Lease, stream: bool
     ) -> LLMResponse:
         token = object()
-        running = self._running.setdefault(kind, set())
+        running = self._running.get(kind)
+        if running is None:
+            running = self._running[kind] = set()
         running.add(token)
         try:
             return await self._send(request, lease, stream)
