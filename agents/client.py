@@ -83,7 +83,12 @@ class LLMResponse:
     @property
     def text(self) -> str:
         """All text blocks joined."""
-        return "".join(str(b.get("text", "")) for b in self.content if b.get("type") == "text")
+        content = self.content
+        if len(content) == 1:
+            # Most answers are one block: the same string without a generator and a join.
+            block = content[0]
+            return str(block.get("text", "")) if block.get("type") == "text" else ""
+        return "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
 
     @property
     def tool_uses(self) -> list[Mapping[str, Any]]:

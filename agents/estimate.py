@@ -64,7 +64,9 @@ def _text_chars(value: Any) -> int:
 
 def _media_blocks(value: Any) -> tuple[int, int]:
     """(image blocks, document blocks) in `value`, nested `content` included; one pass."""
-    if isinstance(value, Mapping):
+    if type(value) is str:
+        return 0, 0  # text content, the common leaf: spare it the `Mapping` ABC check
+    if type(value) is dict or isinstance(value, Mapping):
         kind = value.get("type")
         images, documents = _media_blocks(value.get("content"))
         return images + (kind == "image"), documents + (kind == "document")
@@ -95,6 +97,28 @@ def _count_body(request: LLMRequest) -> Mapping[str, Any]:
     ):
         return request.to_api(for_count=True)
     return {"messages": messages, "system": system}
+
+
+def _plain_text_chars(request: LLMRequest) -> int | None:
+    """The characters of a request made of text only (a text or no system prompt, dict
+    messages with text content, no tools, no output schema); None for any other request."""
+    system, messages = request.system, request.messages
+    if request.tools or request.output_schema is not None or type(messages) not in (list, tuple):
+        return None
+    if system is None:
+        chars = 0
+    elif type(system) is str:
+        chars = len(system)
+    else:
+        return None
+    for message in messages:
+        if type(message) is not dict:
+            return None
+        content = message.get("content")
+        if type(content) is not str or message.get("type") in ("image", "document"):
+            return None
+        chars += len(content)
+    return chars
 
 
 class InputEstimator:
@@ -152,18 +176,24 @@ class InputEstimator:
 
     def raw(self, request: LLMRequest | Mapping[str, Any]) -> int:
         """The uncalibrated estimate of a request (an `LLMRequest` or its API JSON)."""
-        body = _count_body(request) if isinstance(request, LLMRequest) else request
-        messages = body.get("messages") or []
-        tools = body.get("tools") or []
-        chars = _text_chars(body.get("system"))
-        chars += sum(_text_chars(message.get("content")) for message in messages)
-        chars += sum(len(json.dumps(tool, default=str)) for tool in tools)
-        output_config = body.get("output_config")
-        if output_config:
-            chars += len(json.dumps(output_config, default=str))
+        plain = _plain_text_chars(request) if isinstance(request, LLMRequest) else None
+        if plain is not None and isinstance(request, LLMRequest):
+            # Text messages only: the same counts as the walk below, read directly.
+            chars, n_messages, n_tools, images, documents = plain, len(request.messages), 0, 0, 0
+        else:
+            body = _count_body(request) if isinstance(request, LLMRequest) else request
+            messages = body.get("messages") or []
+            tools = body.get("tools") or []
+            chars = _text_chars(body.get("system"))
+            chars += sum(_text_chars(message.get("content")) for message in messages)
+            chars += sum(len(json.dumps(tool, default=str)) for tool in tools)
+            output_config = body.get("output_config")
+            if output_config:
+                chars += len(json.dumps(output_config, default=str))
+            n_messages, n_tools = len(messages), len(tools)
+            images, documents = _media_blocks(messages)
         tokens = chars / self.chars_per_token
-        tokens += self.per_request + self.per_message * len(messages) + self.per_tool * len(tools)
-        images, documents = _media_blocks(messages)
+        tokens += self.per_request + self.per_message * n_messages + self.per_tool * n_tools
         tokens += self.per_image * images
         tokens += self.per_document * documents
         return math.ceil(tokens)
@@ -375,8 +405,9 @@ class OutputEstimator:
         model_max: int | None = None,
     ) -> OutputEstimate:
         """The expected output and the `max_tokens` to send for a call of `kind`."""
-        bounds = [v for v in (declared_max_tokens, model_max) if v is not None]
-        ceiling = min(bounds) if bounds else None
+        ceiling = declared_max_tokens if model_max is None else model_max
+        if declared_max_tokens is not None and model_max is not None:
+            ceiling = min(declared_max_tokens, model_max)
         window = self._kinds.get(kind)
         learned = window is not None and (
             len(window.order) >= self.min_samples or kind in self._primed

@@ -84,8 +84,16 @@ def _block_text(block: Mapping[str, Any] | str) -> str:
 
 
 def _request_text(request: LLMRequest) -> str:
+    system, messages = request.system, request.messages
+    if (
+        system is None
+        and len(messages) == 1
+        and not request.tools
+        and not request.output_schema
+        and type(text := messages[0].get("content", "")) is str
+    ):
+        return text  # one plain text message: what the general walk below joins, as is
     parts: list[str] = []
-    system = request.system
     if isinstance(system, str):
         parts.append(system)
     elif system is not None:
@@ -343,10 +351,15 @@ class ScriptedLLM:
         reply: Any = step
         if callable(step):
             reply = step(request)
-            if inspect.isawaitable(reply):
+            # A text reply needs no `isawaitable` check (an ABC test: slow, and it says no).
+            if type(reply) is not str and inspect.isawaitable(reply):
                 reply = await reply
         latency = reply.latency if isinstance(reply, ScriptedReply) else None
-        await self._sleep(self._latency if latency is None else latency)
+        seconds = self._latency if latency is None else latency
+        if seconds <= 0:
+            await asyncio.sleep(0)  # what `_sleep` does, without its coroutine (the usual case)
+        else:
+            await self._sleep(seconds)
         request_id = f"req_scripted_{number:04d}"
         if isinstance(reply, LLMError):
             raise _with_request_id(reply, request_id)
@@ -366,6 +379,21 @@ class ScriptedLLM:
     ) -> LLMResponse:
         if isinstance(reply, LLMResponse):
             return reply
+        if type(reply) is str:
+            # The common case, built directly: what `ScriptedLLM.text(reply)` would give.
+            return LLMResponse(
+                id=f"msg_scripted_{number:04d}",
+                model=request.model,
+                content=({"type": "text", "text": reply},),
+                stop_reason="end_turn",
+                stop_sequence=None,
+                usage=Usage(
+                    input_tokens=approx_tokens(_request_text(request)),
+                    output_tokens=approx_tokens(reply),
+                ),
+                ratelimit=self._ratelimit,
+                request_id=request_id,
+            )
         if isinstance(reply, str):
             reply = ScriptedLLM.text(reply)
         elif isinstance(reply, Mapping):

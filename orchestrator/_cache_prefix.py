@@ -23,7 +23,7 @@ from typing import Any
 from agents.client import LLMRequest
 from agents.estimate import InputEstimator
 
-__all__ = ["TTL_S", "PrefixMark", "prefix_marks"]
+__all__ = ["TTL_S", "PrefixMark", "has_breakpoint", "prefix_marks"]
 
 #: Seconds an entry lives without a hit, by the breakpoint's `ttl` ("5m" is the default).
 TTL_S: Mapping[str, float] = {"5m": 300.0, "1h": 3600.0}
@@ -75,7 +75,7 @@ def _items(body: Mapping[str, Any]) -> Iterator[tuple[str, int, Any]]:
             yield "messages", index, block
 
 
-def _has_marker(request: LLMRequest) -> bool:
+def has_breakpoint(request: LLMRequest) -> bool:
     """Whether any block carries `cache_control` (cheap: most requests have none)."""
     blocks: list[Any] = list(request.tools or ())
     if not isinstance(request.system, str) and request.system is not None:
@@ -109,7 +109,7 @@ def _prefix_body(body: Mapping[str, Any], upto: list[tuple[str, int, Any]]) -> d
 
 def prefix_marks(request: LLMRequest, inputs: InputEstimator) -> tuple[PrefixMark, ...]:
     """The request's cacheable prefixes, shortest first (empty without breakpoints)."""
-    if not _has_marker(request):
+    if not has_breakpoint(request):
         return ()
     body = request.to_api(for_count=True)
     scope = {

@@ -86,9 +86,10 @@ class TaskRecord:
         if self.status not in _TASK_STATUSES:
             choices = ", ".join(_TASK_STATUSES)
             raise ValueError(f"status must be one of {choices}, got {self.status!r}")
-        for name in ("attempts", "cost_usd", "waited_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.attempts < 0 or self.cost_usd < 0 or self.waited_s < 0:
+            for name in ("attempts", "cost_usd", "waited_s"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

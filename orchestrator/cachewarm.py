@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from agents.client import LLMRequest
 from agents.estimate import InputEstimator
 from agents.usage import Usage
-from orchestrator._cache_prefix import PrefixMark, prefix_marks
+from orchestrator._cache_prefix import PrefixMark, has_breakpoint, prefix_marks
 from orchestrator.clock import Clock
 from orchestrator.limits import model_class
 
@@ -148,6 +148,11 @@ class WarmFirstGate:
         """Whether the prefix `key` is known to be in the cache now."""
         warm = self._warm.get(key)
         return warm is not None and warm.expires_at > self.clock.now()
+
+    def applies(self, request: LLMRequest) -> bool:
+        """False for a request without a `cache_control` breakpoint: `call` would send it at
+        once and as it is, so a caller may skip the gate (most requests have none)."""
+        return has_breakpoint(request)
 
     async def call(
         self,

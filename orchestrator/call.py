@@ -133,8 +133,9 @@ class BudgetedCaller:
 
     async def call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
         """Send `request` under the budget; retry provider-class failures; raise `CallFailed`."""
-        if self.cache_gate is not None and options.warm_first:
-            return await self.cache_gate.call(
+        gate = self.cache_gate
+        if gate is not None and options.warm_first and gate.applies(request):
+            return await gate.call(
                 request,
                 cached_tokens=options.cached_tokens,
                 exact_input=options.input_tokens is not None,
@@ -142,6 +143,9 @@ class BudgetedCaller:
                     request, _with_cache(options, cached, stream)
                 ),
             )
+        if options.expected_output_tokens is not None or self.probes <= 0:
+            # Nothing to probe (as `_probing` decides): one coroutine less per call.
+            return await self._call(request, options)
         return await self._probed_call(request, options)
 
     async def _probed_call(self, request: LLMRequest, options: CallOptions) -> CallOutcome:
@@ -236,7 +240,7 @@ class BudgetedCaller:
                     )
                 sent = request
                 if lease.max_tokens != request.max_tokens:
-                    sent = dataclasses.replace(request, max_tokens=lease.max_tokens)
+                    sent = _with_max_tokens(request, lease.max_tokens)
                 self.calls += 1
                 try:
                     response = await self._send_counted(kind, sent, lease, options.stream)
@@ -314,7 +318,9 @@ class BudgetedCaller:
         self, kind: str, request: LLMRequest, lease: Lease, stream: bool
     ) -> LLMResponse:
         token = object()
-        running = self._running.setdefault(kind, set())
+        running = self._running.get(kind)
+        if running is None:
+            running = self._running[kind] = set()
         running.add(token)
         try:
             return await self._send(request, lease, stream)
@@ -429,6 +435,22 @@ def _too_large_for_server(error: LLMError, estimate: int) -> LLMError:
         limit=error.limit,
         ratelimit=error.ratelimit,
     )
+
+
+def _with_max_tokens(request: LLMRequest, max_tokens: int) -> LLMRequest:
+    """`request` with another `max_tokens`.
+
+    `dataclasses.replace` runs the frozen `__init__` again (eleven fields, about 5 us);
+    a plain `LLMRequest` (no `__post_init__`, no slots) is copied through its instance
+    dict instead, to the same value. Subclasses take the general path.
+    """
+    if type(request) is not LLMRequest:
+        return dataclasses.replace(request, max_tokens=max_tokens)
+    sent = object.__new__(LLMRequest)
+    fields = sent.__dict__
+    fields.update(request.__dict__)
+    fields["max_tokens"] = max_tokens
+    return sent
 
 
 def _with_cache(options: CallOptions, cached: int, stream: bool) -> CallOptions:

@@ -372,16 +372,20 @@ class TaskGraph:
         if latency not in self._cache:
             durations = {t: latency.duration(self._nodes[t]) for t in self._order}
             tails: dict[str, float] = {}
+            # Every node's successors in one pass (`successors(t)` is a call per node).
+            successors = dict(self._graph.adjacency())
             for t in reversed(self._order):
-                tails[t] = max(
-                    (durations[s] + tails[s] for s in self._graph.successors(t)), default=0.0
-                )
+                tails[t] = max((durations[s] + tails[s] for s in successors[t]), default=0.0)
             self._cache[latency] = (durations, tails)
         return self._cache[latency]
 
     def durations(self, latency: LatencyModel | None = None) -> Mapping[str, float]:
         """Estimated seconds per task under `latency` (default `LatencyModel()`)."""
         return MappingProxyType(self._estimates(latency or LatencyModel())[0])
+
+    def tails(self, latency: LatencyModel | None = None) -> Mapping[str, float]:
+        """`tail` of every task under `latency` (default `LatencyModel()`), read-only."""
+        return MappingProxyType(self._estimates(latency or LatencyModel())[1])
 
     def tail(self, task_id: str, latency: LatencyModel | None = None) -> float:
         """Longest estimated chain of work remaining after `task_id` finishes, in seconds."""

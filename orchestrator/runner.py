@@ -240,16 +240,18 @@ class Runner:
         self._t0 = self.clock.now()
         graph = self.graph
         if self._tails is None:
-            # One default latency model for every node (`tail` would build one per call).
-            latency = LatencyModel()
-            self._tails = {t: graph.tail(t, latency) for t in graph.order}
+            # Every node's tail in one lookup (`tail` would check the task and the cache each).
+            all_tails = graph.tails(LatencyModel())
+            self._tails = {t: all_tails[t] for t in graph.order}
         if self.journal is not None:
             self.records.update(self.journal.completed())
         resumed = sorted(self.records)
         self.events.emit(
             "run.started", tasks=len(graph), resumed=len(resumed), on_failure=self.on_failure
         )
-        pending = {t: len(graph.dependencies(t)) for t in graph.order}
+        # In-degrees: the number of dependencies, without a frozenset of them per task.
+        in_degree = dict(graph.networkx.in_degree)
+        pending = {t: in_degree[t] for t in graph.order}
         for done in resumed:
             for child in graph.dependants(done) if done in graph else ():
                 pending[child] -= 1
@@ -263,7 +265,7 @@ class Runner:
         running: dict[asyncio.Task[TaskRecord], str] = {}
         # Finished tasks report here: O(1) per completion, where asyncio.wait over every
         # running task would cost O(running) callbacks each time (slow at 10k+ tasks).
-        completions: asyncio.Queue[asyncio.Task[TaskRecord]] = asyncio.Queue()
+        completions = _Completions()
         status: RunStatus = "succeeded"
         deadline = self.caps.deadline_s
         try:
@@ -272,25 +274,23 @@ class Runner:
                     task_id = heapq.heappop(ready)[2]
                     self.events.emit("task.ready", task_id)
                     task = asyncio.create_task(self._run_task(task_id), name=f"task:{task_id}")
-                    task.add_done_callback(completions.put_nowait)
+                    task.add_done_callback(completions.add)
                     running[task] = task_id
                 if not running:
                     break
                 timeout = None
                 if deadline is not None:
                     timeout = max(0.0, deadline - self._elapsed())
-                finished: list[asyncio.Task[TaskRecord]] = []
                 if deadline is None:
                     # No deadline: no timeout context (it costs a few us per wake-up).
-                    finished.append(await completions.get())
+                    await completions.wait()
                 else:
                     try:
                         async with asyncio.timeout(timeout):
-                            finished.append(await completions.get())
+                            await completions.wait()
                     except TimeoutError:
                         pass
-                while not completions.empty():
-                    finished.append(completions.get_nowait())
+                finished = completions.take()
                 if not finished and deadline is not None and self._elapsed() >= deadline:
                     self._stop_reason = f"deadline of {deadline:g}s reached"
                     await self._cancel(running)
@@ -538,6 +538,41 @@ class Runner:
             error=error,
             attempts=1,
         )
+
+
+class _Completions:
+    """Tasks in the order they finished, for the run loop to take in batches.
+
+    What an `asyncio.Queue` with one reader does (a future to wait on when empty, woken
+    by the first task to finish), without its bookkeeping for many readers and writers.
+    """
+
+    __slots__ = ("_done", "_waiter")
+
+    def __init__(self) -> None:
+        self._done: list[asyncio.Task[TaskRecord]] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def add(self, task: asyncio.Task[TaskRecord]) -> None:
+        """A task's done callback."""
+        self._done.append(task)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Return once a finished task is waiting to be taken (at once if one is)."""
+        while not self._done:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def take(self) -> list[asyncio.Task[TaskRecord]]:
+        """Every finished task not taken yet, oldest first."""
+        done, self._done = self._done, []
+        return done
 
 
 def _describe(exc: BaseException) -> str:

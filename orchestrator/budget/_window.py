@@ -34,7 +34,8 @@ class SlidingSum:
     def add(self, now: float, amount: float) -> None:
         """Record `amount` at time `now`."""
         index = math.floor(now / self._resolution)
-        self._advance(index)
+        if index != self._head:
+            self._advance(index)  # (a no-op when the newest bin is still current)
         head = self._head if self._head is not None else index
         # A clock that stepped back lands in the newest bin rather than corrupting old ones.
         self._bins[min(index, head) % len(self._bins)] += amount

@@ -326,14 +326,16 @@ class ModelAccount(ClassCapacity):
         scale = self.output_scale
         for i in (0, 1, 2):
             bucket = buckets[i]
+            capacity = bucket.capacity
             # A lease larger than a *learned* capacity goes when the bucket is full, into debt.
-            need = min(reserved[i] * scale if i == 2 else reserved[i], bucket.capacity)
+            need = reserved[i] * scale if i == 2 else reserved[i]
+            if capacity < need:
+                need = capacity
             if not bucket.fits(need, now):
                 return False
             if (
                 ramping
-                and ramp.allowance(i, bucket.capacity, bucket.rate, now) + EPSILON * max(1.0, need)
-                < need
+                and ramp.allowance(i, capacity, bucket.rate, now) + EPSILON * max(1.0, need) < need
             ):
                 return False
         return True

@@ -64,8 +64,11 @@ class TokenBucket:
         # A clock that steps back (e.g. a re-based virtual loop) must not drain the bucket.
         elapsed = now - self._updated
         if elapsed > 0:
-            if self._level < self._capacity:
-                self._level = min(self._capacity, self._level + self._rate * elapsed)
+            level, capacity = self._level, self._capacity
+            if level < capacity:
+                # min(capacity, refilled), without the builtin call (this is the hot path)
+                refilled = level + self._rate * elapsed
+                self._level = refilled if refilled < capacity else capacity
             self._updated = now
         return self._level
 
@@ -83,7 +86,7 @@ class TokenBucket:
 
     def fits(self, amount: float, now: float) -> bool:
         """Whether `amount` can be granted at `now` without going into debt."""
-        return self._refill(now) + EPSILON * max(1.0, amount) >= amount
+        return self._refill(now) + EPSILON * (amount if amount > 1.0 else 1.0) >= amount
 
     def take(self, amount: float, now: float) -> None:
         """Remove `amount` (a grant after `fits`, or a debt charge at settlement)."""

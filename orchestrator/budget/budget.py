@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 from agents.errors import ErrorKind, LLMError
 from agents.ratelimit import RateLimitSnapshot
@@ -174,8 +175,9 @@ class Budget:
             },
         )
 
-    async def _acquire_lease(self, context: LeaseContext) -> Lease:
-        return await self.acquire(context.task_id, **context.kwargs)
+    def _acquire_lease(self, context: LeaseContext) -> Coroutine[Any, Any, Lease]:
+        # Returns `acquire`'s coroutine for the context to await: no wrapper coroutine.
+        return self.acquire(context.task_id, **context.kwargs)
 
     async def acquire(
         self,

@@ -61,6 +61,9 @@ class ClassCapacity:
 
     def check(self, lease: Lease) -> None:
         """Raise `RequestTooLarge` if the lease exceeds a configured capacity."""
+        reserved, hard = lease.reserved, self.hard
+        if reserved[0] <= hard[0] and reserved[1] <= hard[1] and reserved[2] <= hard[2]:
+            return  # the usual answer, without the loop below
         for i, kind in enumerate(KINDS):
             if lease.reserved[i] > self.hard[i]:
                 assert self.limits is not None  # hard capacities are finite only with limits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -185,7 +186,7 @@ class Lease:
 
 
 class _Acquirer(Protocol):
-    async def _acquire_lease(self, context: LeaseContext) -> Lease: ...
+    def _acquire_lease(self, context: LeaseContext) -> Awaitable[Lease]: ...
 
 
 class LeaseContext:
