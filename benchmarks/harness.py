@@ -7,7 +7,9 @@ lower bound computed from the usage the server reported.
 
 from __future__ import annotations
 
+import random
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +83,10 @@ def run_one(
         outcome = await system(ctx)
         return outcome, start, trace.clock.now() - start, trace, emulator
 
+    # The anthropic SDK jitters its own retries' delays with the global `random` (the
+    # baselines retry through it): seed it per cell, so a cell's record does not depend on
+    # the process it runs in.
+    random.seed(zlib.crc32(f"{spec.workload}/{spec.system.label}/{spec.mode}/{spec.seed}".encode()))
     wall, cpu = time.perf_counter(), time.process_time()
     outcome, started_at, makespan, trace, emulator = run_virtual(main, noop_cycles=noop_cycles)
     wall = time.perf_counter() - wall
