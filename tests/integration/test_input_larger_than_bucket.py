@@ -18,13 +18,17 @@ pytestmark = pytest.mark.looptime
 SMALL = ModelLimits(rpm=50, itpm=8_000, otpm=8_000)
 
 
-async def test_an_underestimated_prompt_beyond_the_bucket_fails_after_two_refusals() -> None:
-    emulator = Emulator(emulator_config(SMALL))
-    recorder = Recorder(emulator.app)
-    budget = Budget(SMALL, ramp=RampConfig.off())
+def setup(words: int) -> tuple[Recorder, Budget, LLMRequest]:
+    """An emulator and a budget at ITPM 8,000, and a prompt of about `words` tokens."""
+    recorder = Recorder(Emulator(emulator_config(SMALL)).app)
     request = LLMRequest(
-        model=MODEL, messages=[{"role": "user", "content": "word " * 9_000}], max_tokens=100
+        model=MODEL, messages=[{"role": "user", "content": "word " * words}], max_tokens=100
     )
+    return recorder, Budget(SMALL, ramp=RampConfig.off()), request
+
+
+async def test_an_underestimated_prompt_beyond_the_bucket_fails_after_two_refusals() -> None:
+    recorder, budget, request = setup(9_000)
     async with client_on(recorder) as client:
         caller = BudgetedCaller(client, budget)
         # The caller's exact count says 6,000 (it is not): the budget admits it, the
@@ -38,12 +42,7 @@ async def test_an_underestimated_prompt_beyond_the_bucket_fails_after_two_refusa
 
 
 async def test_a_prompt_that_fits_the_bucket_waits_for_it_instead() -> None:
-    emulator = Emulator(emulator_config(SMALL))
-    recorder = Recorder(emulator.app)
-    budget = Budget(SMALL, ramp=RampConfig.off())
-    request = LLMRequest(
-        model=MODEL, messages=[{"role": "user", "content": "word " * 4_000}], max_tokens=100
-    )
+    recorder, budget, request = setup(4_000)
     async with client_on(recorder) as client:
         caller = BudgetedCaller(client, budget)
         # Two that each fit but not together, estimated far too low so the budget admits
