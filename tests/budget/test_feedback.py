@@ -105,17 +105,21 @@ def _error(kind: ErrorKind, **kwargs: object) -> LLMError:
     return LLMError(kind, "test", status_code=429, **kwargs)  # type: ignore[arg-type]
 
 
+def _input_429(retry_after: float, remaining: tuple[int, int] | None = None) -> LLMError:
+    """A 429 naming the input bucket, with that bucket's (limit, remaining) if given."""
+    return _error(
+        ErrorKind.RATE_LIMITED,
+        retry_after=retry_after,
+        limit="input_tokens",
+        ratelimit=None if remaining is None else snapshot(input_tokens=remaining),
+    )
+
+
 def test_rate_limited_drains_named_bucket_pauses_and_ramps() -> None:
     acct = account(ramp=RampConfig(start_fraction=0.5, duration=4.0))
     lease = prepare(acct, "a", input_tokens=1_000)
     assert acct.try_admit(lease, 0.0)
-    err = _error(
-        ErrorKind.RATE_LIMITED,
-        retry_after=7.0,
-        limit="input_tokens",
-        ratelimit=snapshot(input_tokens=(30_000, 2_000)),
-    )
-    rate_limited(acct, err, 1.0, lease=lease)
+    rate_limited(acct, _input_429(7.0, (30_000, 2_000)), 1.0, lease=lease)
     assert acct.rate_limited == 1
     assert acct.paused_until == 8.0
     assert acct.buckets is not None
@@ -146,8 +150,7 @@ def test_rate_limited_without_a_reading_drains_only_what_the_pause_will_not_refi
     assert acct.buckets is not None
     lease = prepare(acct, "a", input_tokens=5_000)
     assert acct.try_admit(lease, 0.0)
-    err = _error(ErrorKind.RATE_LIMITED, retry_after=4.0, limit="input_tokens")
-    rate_limited(acct, err, 0.0, lease=lease)
+    rate_limited(acct, _input_429(4.0), 0.0, lease=lease)
     # 5,000 must fit when the 4 s pause ends: 2,000 refill then, so 3,000 now (not 0).
     assert acct.buckets[1].level(0.0) == pytest.approx(3_000)
     assert acct.paused_until == 4.0
@@ -155,13 +158,7 @@ def test_rate_limited_without_a_reading_drains_only_what_the_pause_will_not_refi
     acct2 = account()
     lease2 = prepare(acct2, "a", input_tokens=5_000)
     assert acct2.try_admit(lease2, 0.0)
-    err2 = _error(
-        ErrorKind.RATE_LIMITED,
-        retry_after=4.0,
-        limit="input_tokens",
-        ratelimit=snapshot(input_tokens=(30_000, 0)),
-    )
-    rate_limited(acct2, err2, 0.0, lease=lease2)
+    rate_limited(acct2, _input_429(4.0, (30_000, 0)), 0.0, lease=lease2)
     assert acct2.buckets is not None and acct2.buckets[1].level(0.0) == 0
 
 
