@@ -367,8 +367,9 @@ class BudgetedCaller:
 
         Actual: the reservation only paces the streams; the `max_tokens` sent is not
         changed, so a size learned early cuts nothing short. The kind is re-sized from
-        its first answers on (high quantile x headroom: over a fan-out whose first
-        answers are its shortest, that still lands near its typical size), and running
+        its first answers on: `_PROVISIONAL` times their high quantile x headroom until
+        the first cohort has answered (those answers are its shortest), the learned size
+        after; and running
         leases give back their excess too (`ModelAccount.trim_running`): a fan-out's
         first wave was admitted with whole `max_tokens` reserved. The expected size
         (the mean) would pace faster still, but lets a fan-out's spread overdraw a
