@@ -366,6 +366,7 @@ class ModelAccount(ClassCapacity):
                 self.streams.start(lease)
         lease.state = LeaseState.ACTIVE
         lease.admitted_at = now
+        lease.pulled_input = self.pulled[1]
         self.in_flight += 1
         self.admitted += 1
         self.last_admit = now
@@ -561,6 +562,11 @@ class ModelAccount(ClassCapacity):
         if buckets is not None and lease.charged:
             for i in (1, 2):
                 delta = lease.reserved[i] - real[i]
+                if delta > 0 and i == 1 and self.pulled[1] > lease.pulled_input + 1.0:
+                    # A reading pulled the input bucket down to the server's level while
+                    # this call ran; the server charged it its real input, so that level
+                    # already excludes our over-estimate: refunding it would count it twice.
+                    continue
                 if delta > 0:
                     credited = buckets[i].refund(delta, now)
                     self.refunded[i] += credited

@@ -17,12 +17,17 @@ to what the server could still hold; a reading never raises a local level.
   output ceiling; on a key that shows other clients' traffic (`sharing.SharedKey`), the
   whole reservation less half a typical call's refill. Leases admitted locally but not
   yet seen by the server make a reading too high, which is harmless for a pull-down.
+  The server charged each running call its real input, so a pull-down also absorbs what
+  we over-estimated for them: such a call refunds no input when it settles
+  (`ModelAccount.settle`), or our bucket would end up above the server's.
 - Limits: `-limit` headers install limits for a class that has none configured, and
   lower configured limits that exceed the server's (after two equal readings); a
   configured limit below the server's is kept (it may be a deliberate share).
 - Burst capacity (`CapacityLearner`): a reading taken while our own bucket is full shows
-  the server's full bucket, i.e. its true capacity; so does a reading below what the
-  server's bucket must hold by refill since the previous reading, less our grants since
+  the server's full bucket, i.e. its true capacity within the rounding (the low end of
+  it is learned where the rounding is a small share, `_full_reading_bound`); so does a
+  reading below what the server's bucket must hold by refill since the previous reading,
+  less our grants since
   (`_capped_at`: our own bucket, sized from the configured limits, may never be full when
   the server's burst is far smaller); any reading is a lower bound.
 - The combined `tokens-*` reading is not used: without workspace limits it is input +
@@ -135,6 +140,22 @@ def _capped_at(account: ModelAccount, index: int, least: float, upper: float, no
     return math.inf
 
 
+def _full_reading_bound(remaining: int, slack: float, capacity: float) -> float:
+    """The capacity to learn from a reading of a full bucket (see the module doc).
+
+    The server shows its capacity rounded: anything within `slack` of `remaining`. Where
+    that is below ours, take the low end when the rounding is at most an eighth of the
+    reading: the upper end (W8's true 7,500 reads "8,000") lets a drained bucket admit
+    up to twice the rounding more than the server holds, a 429 each time, and the low
+    end costs little burst. On smaller readings the low end could halve the burst, so
+    the upper end is kept there.
+    """
+    upper = remaining + slack
+    if upper < capacity and remaining >= 4 * 2 * slack > 0:
+        return remaining - slack
+    return upper
+
+
 def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bool:
     """Pull the account's buckets down to the server's reading.
 
@@ -157,7 +178,7 @@ def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bo
         upper = remaining + slack
         level = bucket.level(now)
         if level >= bucket.capacity - max(slack, 1e-9 * bucket.capacity):
-            account.learn_upper(i, upper, now)
+            account.learn_upper(i, _full_reading_bound(remaining, slack, bucket.capacity), now)
         else:
             bound = _capped_at(account, i, remaining - slack, upper, now)
             if bound < bucket.capacity:

@@ -72,6 +72,7 @@ class Lease:
         "model",
         "model_class",
         "produced",
+        "pulled_input",
         "request",
         "reserved",
         "scale",
@@ -102,6 +103,8 @@ class Lease:
         self.admitted_at: float | None = None
         #: False for probes sent while the class's limits were still unknown.
         self.charged = True
+        #: The account's input pulled down by readings when this lease was granted.
+        self.pulled_input = 0.0
         #: Output tokens produced so far, as reported through `progress`.
         self.produced = 0
         #: actual mode: the factor its output reservation was scaled by at admission

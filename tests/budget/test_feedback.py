@@ -84,10 +84,22 @@ def test_true_burst_capacity_learned_from_two_full_bucket_readings() -> None:
     assert acct.buckets[1].capacity == 60_000  # one odd reading is not trusted
     acct.buckets[1].refund(60_000, 100.0)  # full again
     resync(acct, snapshot(input_tokens=(60_000, 1_000)), 100.0)
+    # "1,000" is anything from 500 to 1,500; the low end could halve the burst: the top.
     assert acct.buckets[1].capacity == 1_500
     # A later reading above the estimate heals it (never above the configured capacity).
     resync(acct, snapshot(input_tokens=(60_000, 9_000)), 200.0)
     assert acct.buckets[1].capacity == 8_500
+
+
+def test_a_large_full_bucket_reading_teaches_the_low_end_of_its_rounding() -> None:
+    # W8's true input burst of 7,500 reads "8,000": learning 8,500 let a drained bucket
+    # admit a call the server could not take (a 429 every minute or so); 7,500 does not.
+    acct = account(ModelLimits(rpm=60, itpm=450_000, otpm=90_000))
+    assert acct.buckets is not None
+    for at in (0.0, 100.0):
+        acct.buckets[1].refund(450_000, at)  # our bucket full
+        resync(acct, snapshot(input_tokens=(450_000, 8_000)), at)
+    assert acct.buckets[1].capacity == 7_500
 
 
 def test_capacity_learner_keeps_floor_and_window() -> None:
@@ -172,3 +184,29 @@ def test_429_with_room_to_spare_teaches_a_smaller_burst() -> None:
         rate_limited(acct, _error(ErrorKind.RATE_LIMITED, limit="input_tokens"), 0.0, lease=lease)
     assert acct.buckets is not None
     assert acct.buckets[1].capacity == 3_000  # the smaller of the two bounds (3,000 and 4,000)
+
+
+def test_input_over_estimate_is_not_refunded_after_a_reading_pulled_it_in() -> None:
+    # The server charges a call its real input at admission; we charge our estimate and
+    # refund the difference at settle. A reading taken while the call runs pulls our
+    # bucket down to the server's level, which already excludes that difference:
+    # refunding it on top would leave us above the server (a 429 on a small bucket).
+    acct = account(ModelLimits(rpm=600, itpm=60_000, otpm=60_000))
+    assert acct.buckets is not None
+    before_reading = prepare(acct, "a", input_tokens=5_000)
+    assert acct.try_admit(before_reading, 0.0)
+    untouched = prepare(acct, "b", input_tokens=5_000)
+    assert acct.try_admit(untouched, 0.0)
+    acct.settle(untouched, input_tokens=4_000, output_tokens=100, now=0.0)
+    assert acct.buckets[1].level(0.0) == pytest.approx(60_000 - 5_000 - 4_000)
+    # The server holds 40,000: it charged 4,000 for `a` and 4,000 for `b`, and another
+    # client took the rest. Our level drops to 40,500 (the reading plus half the rounding).
+    resync(acct, snapshot(input_tokens=(60_000, 40_000)), 0.0)
+    assert acct.buckets[1].level(0.0) == pytest.approx(40_500)
+    acct.settle(before_reading, input_tokens=4_000, output_tokens=100, now=0.0)
+    assert acct.buckets[1].level(0.0) == pytest.approx(40_500)  # no 1,000 on top
+    # A call granted after the reading refunds as usual.
+    after_reading = prepare(acct, "c", input_tokens=5_000)
+    assert acct.try_admit(after_reading, 0.0)
+    acct.settle(after_reading, input_tokens=4_000, output_tokens=100, now=0.0)
+    assert acct.buckets[1].level(0.0) == pytest.approx(40_500 - 4_000)
