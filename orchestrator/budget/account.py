@@ -298,7 +298,17 @@ class ModelAccount(ClassCapacity):
             return
         if self.last_admit is None:
             if cfg.on_start:
-                self.ramp.begin(now, fraction=cfg.start_fraction, duration=cfg.duration)
+                self.ramp.begin(
+                    now,
+                    fraction=cfg.start_fraction,
+                    duration=cfg.duration,
+                    # Exact charges (requests; legacy output) need no ramp at start.
+                    buckets=(
+                        not cfg.start_exact_free,
+                        True,
+                        self.mode == "actual" or not cfg.start_exact_free,
+                    ),
+                )
             # Mark the start as handled, without counting it as an admission for idleness.
             self.last_admit = now
         elif (

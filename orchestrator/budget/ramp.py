@@ -31,6 +31,15 @@ class RampConfig:
     `acceleration_fraction` over `acceleration_duration`. A class that admitted nothing for
     `idle_after` seconds (None: never) with nothing in flight ramps again; `on_start` ramps
     the very first admissions. `RampConfig.off()` disables ramping.
+
+    At start, with `start_exact_free` (the default), the ramp leaves alone the buckets
+    whose charge is exact: requests, and output in legacy mode (the server reserves
+    exactly the `max_tokens` sent). It limits the buckets charged with estimates, input
+    tokens and actual-mode output: until the first answers calibrate them they are
+    guesses, and a whole bucket of under-estimated calls at once is a 429 storm (the
+    input ramp spreads the requests too, since each carries some input). Ramping the exact
+    buckets as well only delays a fan-out whose calls all fit (legacy W4 1.04 -> 1.02 of
+    its lower bound, W6 32.1 -> 30.2 s). Ramps after a pause or idle time limit every bucket.
     """
 
     start_fraction: float = 0.25
@@ -39,6 +48,7 @@ class RampConfig:
     acceleration_duration: float = 30.0
     idle_after: float | None = 60.0
     on_start: bool = True
+    start_exact_free: bool = True
 
     def __post_init__(self) -> None:
         for name in ("start_fraction", "acceleration_fraction"):
@@ -92,16 +102,25 @@ class BackoffConfig:
 class Ramp:
     """The ramp state of one model class: an allowance per bucket while it runs."""
 
-    __slots__ = ("_end", "_fraction", "_granted", "_start")
+    __slots__ = ("_end", "_fraction", "_granted", "_limits", "_start")
 
     def __init__(self) -> None:
         self._start = -math.inf
         self._end = -math.inf
         self._fraction = 1.0
         self._granted = [0.0, 0.0, 0.0]
+        self._limits = (True, True, True)
 
-    def begin(self, at: float, *, fraction: float, duration: float) -> None:
-        """Start (or restart) a ramp at time `at` (may be in the future, e.g. a pause's end)."""
+    def begin(
+        self,
+        at: float,
+        *,
+        fraction: float,
+        duration: float,
+        buckets: tuple[bool, bool, bool] = (True, True, True),
+    ) -> None:
+        """Start (or restart) a ramp at time `at` (may be in the future, e.g. a pause's end)
+        on the buckets flagged in `buckets` (requests, input, output)."""
         if duration <= 0 or fraction >= 1.0:
             self._end = -math.inf
             return
@@ -109,6 +128,7 @@ class Ramp:
         self._end = at + duration
         self._fraction = fraction
         self._granted = [0.0, 0.0, 0.0]
+        self._limits = buckets
 
     def active(self, now: float) -> bool:
         """Whether the ramp still limits admissions at `now`."""
@@ -139,7 +159,7 @@ class Ramp:
 
     def allowance(self, index: int, capacity: float, rate: float, now: float) -> float:
         """What bucket `index` may still grant at `now` under the ramp (inf when inactive)."""
-        if now >= self._end:
+        if now >= self._end or not self._limits[index]:
             return math.inf
         elapsed = max(0.0, now - self._start)
         base = self._fraction * capacity + self._slope(capacity, rate) * elapsed
@@ -149,7 +169,7 @@ class Ramp:
         self, index: int, amount: float, capacity: float, rate: float, now: float
     ) -> float:
         """Seconds until the allowance of bucket `index` covers `amount` (0 if it does now)."""
-        if now >= self._end:
+        if now >= self._end or not self._limits[index]:
             return 0.0
         missing = amount - self.allowance(index, capacity, rate, now)
         if missing <= 0:

@@ -8,7 +8,7 @@ import pytest
 from budget_helpers import LIMITS, account, prepare
 
 from orchestrator.budget import LeaseState, LeaseStateError, RampConfig, RequestTooLarge
-from orchestrator.limits import BucketKind, ModelLimits
+from orchestrator.limits import AccountingMode, BucketKind, ModelLimits
 from policies import CriticalPathPolicy, FifoPolicy
 
 
@@ -176,6 +176,26 @@ def test_ramp_on_start_spreads_the_first_burst() -> None:
     assert acct.wake_time(0.0) == pytest.approx(2_500 / 2_750)
     assert len(acct.admit(2.0)) == 2
     assert len(acct.admit(3.0)) == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "exact_free", "output_ramped"),
+    [("legacy", True, False), ("actual", True, True), ("legacy", False, True)],
+)
+def test_start_ramp_leaves_exactly_charged_buckets_alone(
+    mode: AccountingMode, exact_free: bool, output_ramped: bool
+) -> None:
+    # Output is what binds here: 6 calls of 1,500 max_tokens against 0.25 * 8,000 = 2,000
+    # at once. In legacy mode the server reserves exactly max_tokens: no estimate to
+    # guard, so by default the start ramp leaves the output bucket (and requests) alone.
+    acct = account(
+        ModelLimits(rpm=1_000, itpm=1_000_000, otpm=8_000),
+        mode=mode,
+        ramp=RampConfig(start_fraction=0.25, duration=10.0, start_exact_free=exact_free),
+    )
+    leases = [prepare(acct, f"t{i}", input_tokens=100, max_tokens=1_500) for i in range(5)]
+    admitted = [lease for lease in leases if acct.try_admit(lease, 0.0)]
+    assert len(admitted) == (1 if output_ramped else 5)
 
 
 def test_idle_ramp_only_after_idle_with_nothing_in_flight() -> None:
