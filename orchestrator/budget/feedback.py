@@ -162,6 +162,14 @@ def resync(account: ModelAccount, snapshot: RateLimitSnapshot, now: float) -> bo
     Returns True if the reading installed or lowered the class's limits (waiting leases
     may then exceed them).
     """
+    requests, inputs, outputs = snapshot.requests, snapshot.input_tokens, snapshot.output_tokens
+    if (
+        requests.remaining is None
+        and inputs.remaining is None
+        and outputs.remaining is None
+        and (requests.limit is None or inputs.limit is None or outputs.limit is None)
+    ):
+        return False  # no headers (a proxy stripped them, or a scripted client): nothing to learn
     learned = _learn_limits(account, snapshot, now)
     buckets = account.buckets
     if buckets is None:
