@@ -144,14 +144,14 @@ def _full_reading_bound(remaining: int, slack: float, capacity: float) -> float:
     """The capacity to learn from a reading of a full bucket (see the module doc).
 
     The server shows its capacity rounded: anything within `slack` of `remaining`. Where
-    that is below ours, take the low end when the rounding is at most an eighth of the
+    that is below ours, take the low end when `slack` is at most an eighth of the
     reading: the upper end (W8's true 7,500 reads "8,000") lets a drained bucket admit
     up to twice the rounding more than the server holds, a 429 each time, and the low
     end costs little burst. On smaller readings the low end could halve the burst, so
     the upper end is kept there.
     """
     upper = remaining + slack
-    if upper < capacity and remaining >= 4 * 2 * slack > 0:
+    if slack > 0 and upper < capacity and remaining >= 8 * slack:
         return remaining - slack
     return upper
 
