@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.usage import Usage
-from benchmarks.bound import realised_bound
+from benchmarks.blind import blind_makespan
+from benchmarks.bound import dag_nodes, realised_bound
 from benchmarks.env import ServerSetup, lower_bound_mode, prompt_text, server_setup
 from benchmarks.groups import episodes, group_metrics, only_group
 from benchmarks.record import Record, utilisation
@@ -104,6 +105,13 @@ def run_one(
     # answers cut at max_tokens (dagwright then resends with the caller's max_tokens)
     notes["truncated_answers"] = sum(s.stop_reason == "max_tokens" for s in trace.successes)
     notes["n_429_episodes"] = episodes(trace)
+    if work.extra.get("blind_floor") and spec.mode == "legacy":
+        # What a scheduler that sees no output before its call ends can expect at best.
+        blind = blind_makespan(
+            dag_nodes(work, usage, setup.latency), setup.limits, orders=16, seed=spec.seed
+        )
+        notes["blind_floor_s"] = round(blind, 3)
+        notes["blind_floor_ratio"] = round(bound.ratio(blind), 4)
     _workload_notes(spec, work, notes, trace, usage, setup, started_at, noop_cycles)
     return Record(
         workload=work.name,

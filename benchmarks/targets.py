@@ -161,4 +161,17 @@ def evaluate_groups(records: Sequence[Record]) -> list[Verdict]:
                     f"cost one), makespan {r.ratio:.3f} LB",
                 )
             )
+        blind = r.notes.get("blind_floor_ratio")
+        if blind is not None:
+            # Context for the makespan/LB target, not a target of its own.
+            verdicts.append(
+                Verdict(
+                    target=f"{r.workload}: floor of a scheduler blind to outputs (seed {r.seed})",
+                    workload=r.workload,
+                    mode=r.mode,
+                    status="n/a",
+                    detail=f"{blind:.3f}x LB at best without knowing which calls are long "
+                    f"(benchmarks.blind); dagwright {r.ratio:.3f}x",
+                )
+            )
     return verdicts

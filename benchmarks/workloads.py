@@ -103,7 +103,14 @@ def _w3(rng: random.Random, seed: int) -> Workload:
             max_tokens=4000,
         ),
     ]
-    return Workload(name="W3", seed=seed, nodes=tuple(nodes), notes="planner->100->reducer")
+    return Workload(
+        name="W3",
+        seed=seed,
+        nodes=tuple(nodes),
+        notes="planner->100->reducer",
+        # The only choice is among alike workers: `benchmarks.blind` applies, as on W7.
+        extra={"blind_floor": True},
+    )
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float, lo: int, hi: int) -> int:
@@ -144,7 +151,14 @@ def _w7(rng: random.Random, seed: int) -> Workload:
         )
         for i in range(300)
     )
-    return Workload(name="W7", seed=seed, nodes=nodes, notes="300 nodes, max_tokens 8192, out~500")
+    return Workload(
+        name="W7",
+        seed=seed,
+        nodes=nodes,
+        notes="300 nodes, max_tokens 8192, out~500",
+        # A fan-out of alike calls: `benchmarks.blind` gives the floor of output prediction.
+        extra={"blind_floor": True},
+    )
 
 
 WORKLOADS: dict[str, Callable[[random.Random, int], Workload]] = {

@@ -117,6 +117,9 @@ class BudgetedCaller:
         self._running: dict[str, set[object]] = {}
         self._cohorts: dict[str, set[object]] = {}
         self._sized_kinds: set[str] = set()
+        #: legacy mode: kinds with a declared output that an answer outran (cut short at
+        #: the `max_tokens` sized from it); sized from what they teach from then on.
+        self._outran: set[str] = set()
         #: Calls sharing a cacheable prefix go writer first, then readers (None: off).
         self.cache_gate = (
             WarmFirstGate(inputs=self.inputs, clock=self.clock) if cache_warm_first else None
@@ -124,9 +127,10 @@ class BudgetedCaller:
 
     def plan_output(self, request: LLMRequest, options: CallOptions) -> tuple[int, int]:
         """(expected output, max_tokens to ask for) for this call."""
+        kind = options.kind or options.task_id
         estimate = self.outputs.estimate(
-            options.kind or options.task_id,
-            declared_output=options.expected_output_tokens,
+            kind,
+            declared_output=None if kind in self._outran else options.expected_output_tokens,
             declared_max_tokens=request.max_tokens,
         )
         return estimate.expected, estimate.max_tokens
@@ -206,7 +210,8 @@ class BudgetedCaller:
         # Undeclared sizes are guesses: let what the kind's answers teach re-size the lease
         # while it waits (see `orchestrator.budget.resizing`).
         kind = options.kind or options.task_id
-        sizing_key: str | None = kind if options.expected_output_tokens is None else None
+        declared = options.expected_output_tokens is not None and kind not in self._outran
+        sizing_key: str | None = None if declared else kind
         if sizing_key is not None and self.budget.mode == "legacy":
             # Ask for the caller's own max_tokens: the budget sends the learned (leaner)
             # size only when the output bucket is short (`orchestrator.budget.resizing`).
@@ -348,12 +353,16 @@ class BudgetedCaller:
         if options.input_tokens is None:
             self.inputs.calibrate(request.model, raw_input, response.usage)
         kind = options.kind or options.task_id
-        self.outputs.record(
-            kind,
-            response.usage.output_tokens,
-            truncated=response.stop_reason == "max_tokens",
-        )
-        if options.expected_output_tokens is None:
+        truncated = response.stop_reason == "max_tokens"
+        self.outputs.record(kind, response.usage.output_tokens, truncated=truncated)
+        if options.expected_output_tokens is None or kind in self._outran:
+            self._resize_waiting(request.model, kind)
+        elif truncated and self.budget.mode == "legacy":
+            # A declaration is a guess too: once an answer outruns the max_tokens sized
+            # from it, the kind's later calls go as undeclared ones do, with the caller's
+            # max_tokens while the output bucket has room and the learned size under
+            # pressure (each cut answer costs a whole resend).
+            self._outran.add(kind)
             self._resize_waiting(request.model, kind)
 
     def _resize_waiting(self, model: str, kind: str) -> None:

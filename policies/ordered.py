@@ -90,15 +90,35 @@ class PriorityPolicy(OrderedPolicy):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CriticalPathPolicy(OrderedPolicy):
-    """Longest remaining path first: the largest `tail` (seconds of DAG after the task) wins.
+    """Longest remaining path first, the task itself included: the largest
+    `tail + expected output / output_tokens_per_s` wins.
 
     The default. Use it for DAGs: admitting the heads of long chains first keeps the
     critical path moving while short branches fill the remaining capacity, which is what
-    minimises makespan. An explicit `priority` ranks above the tail (default 0 for all).
+    minimises makespan. The lease's own duration is estimated from its expected output
+    (decoding dominates a call's time; `output_tokens_per_s` defaults to
+    `orchestrator.graph.LatencyModel`'s), so among the leaves of a fan-out with declared
+    sizes the calls expected to run longest go first and the shortest fill the end, as
+    the lower bound's schedule does. Prompt size is left out on purpose: ordering by it
+    sends the largest prompts first, and while another client drains the same key between
+    two rate-limit readings a large prompt is the one that overdraws. An explicit
+    `priority` ranks above the path (default 0 for all).
     """
 
     name: ClassVar[str] = "critical_path"
+    output_tokens_per_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        _check_share(self.max_share)
+        if not self.output_tokens_per_s > 0:
+            raise ValueError(
+                "CriticalPathPolicy.output_tokens_per_s must be > 0, "
+                f"got {self.output_tokens_per_s}"
+            )
 
     def sort_key(self, request: LeaseRequest) -> tuple[Any, ...]:
-        """(-priority, -tail)."""
-        return (-request.priority, -request.tail)
+        """(-priority, -(tail + expected output / output_tokens_per_s))."""
+        return (
+            -request.priority,
+            -(request.tail + request.output_tokens / self.output_tokens_per_s),
+        )

@@ -17,7 +17,7 @@ from benchmarks.harness import RunSpec, run_one
 from benchmarks.record import FIELDS, Record
 from benchmarks.report import summarise
 from benchmarks.systems import SystemSpec, expand_systems
-from benchmarks.targets import evaluate
+from benchmarks.targets import evaluate, evaluate_groups
 from benchmarks.workloads import Workload, make_workload
 from orchestrator.emulator import count_request_tokens
 
@@ -101,6 +101,24 @@ def test_summaries_and_targets() -> None:
     assert [s.label for s in summaries] == ["dagwright/critical_path", "B0-naive-r2"]
     verdicts = evaluate(summaries)
     assert any(v.target == "0 429s" and v.status == "met" for v in verdicts)
+
+
+def test_w7_records_carry_the_blind_floor_in_legacy_mode() -> None:
+    w7 = make_workload("W7", 0)
+    small = dataclasses.replace(w7, nodes=w7.nodes[:40])
+    records = {
+        mode: run_one(
+            RunSpec(workload="W7", system=DAGWRIGHT, mode=mode, seed=0),  # type: ignore[arg-type]
+            workload=small,
+        )
+        for mode in ("legacy", "actual")
+    }
+    legacy = records["legacy"]
+    assert legacy.notes["blind_floor_ratio"] >= 1.0
+    assert legacy.notes["blind_floor_s"] >= legacy.lower_bound_s
+    assert "blind_floor_ratio" not in records["actual"].notes  # the floor is for legacy only
+    (verdict,) = [v for v in evaluate_groups(list(records.values())) if "blind" in v.target]
+    assert verdict.status == "n/a" and verdict.mode == "legacy"
 
 
 def test_system_names_expand() -> None:

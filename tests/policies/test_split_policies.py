@@ -80,6 +80,29 @@ def test_critical_path_longest_tail_first_priority_above_tail() -> None:
     assert drain(queue) == ["urgent-leaf", "chain-head", "mid", "leaf"]
 
 
+def test_critical_path_counts_the_lease_itself_so_the_longest_leaves_go_first() -> None:
+    # 60 output tokens/s by default: a leaf expected to write 1,200 tokens (20 s) goes
+    # before one of 300 (5 s), and a chain head whose tail is 10 s but whose own call is
+    # 15 s (25 s in all) goes before the 20 s leaf. Prompt size does not count.
+    queue = fill(
+        CriticalPathPolicy(),
+        req("short-leaf", output_tokens=300),
+        req("long-leaf", output_tokens=1_200),
+        req("head", tail=10.0, output_tokens=900),
+        req("big-prompt-leaf", input_tokens=100_000, output_tokens=300),
+    )
+    assert drain(queue) == ["head", "long-leaf", "short-leaf", "big-prompt-leaf"]
+    # Equal estimates keep arrival order.
+    queue = fill(CriticalPathPolicy(), *[req(f"n{i}", output_tokens=500) for i in range(3)])
+    assert drain(queue) == ["n0", "n1", "n2"]
+    # A faster decoder weighs the call itself less against the tail.
+    fast = CriticalPathPolicy(output_tokens_per_s=1_000.0)
+    queue = fill(fast, req("a", output_tokens=9_000), req("b", tail=10.0, output_tokens=10))
+    assert drain(queue) == ["b", "a"]
+    with pytest.raises(ValueError, match="output_tokens_per_s must be > 0"):
+        CriticalPathPolicy(output_tokens_per_s=0.0)
+
+
 def test_fair_alternates_groups_by_usage() -> None:
     queue = fill(
         FairPolicy(),
