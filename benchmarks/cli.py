@@ -39,7 +39,7 @@ from benchmarks.report import (
     print_throughput,
     summarise,
 )
-from benchmarks.systems import BASELINES, DAGWRIGHT, DECLARED, expand_systems
+from benchmarks.systems import BASELINES, DAGWRIGHT, DECLARED, ORACLE, expand_systems
 from benchmarks.systems.langgraph_sys import available as langgraph_available
 from benchmarks.targets import evaluate, evaluate_groups
 from benchmarks.virtual import DEFAULT_NOOP_CYCLES
@@ -48,7 +48,7 @@ from orchestrator.limits import AccountingMode
 
 __all__ = ["main", "parse_args"]
 
-DEFAULT_SYSTEMS = [DAGWRIGHT, DECLARED, *BASELINES]
+DEFAULT_SYSTEMS = [DAGWRIGHT, DECLARED, ORACLE, *BASELINES]
 LANGGRAPH = "B3-langgraph"
 QUICK_SYSTEMS = [f"{DAGWRIGHT}/critical_path", "B0-naive-r2"]
 
@@ -70,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--systems",
         default=None,
         help="dagwright (all policies), dagwright/<policy>, dagwright-declared, "
+        "dagwright-oracle, "
         f"{', '.join(BASELINES)}, or B0/B1/B2 (default: all)",
     )
     parser.add_argument("--modes", default=None, help="legacy,actual (--quick: legacy)")

@@ -121,8 +121,21 @@ def test_w7_records_carry_the_blind_floor_in_legacy_mode() -> None:
     assert verdict.status == "n/a" and verdict.mode == "legacy"
 
 
+def test_the_oracle_sends_max_tokens_sized_to_each_answer_and_admits_the_longest_first() -> None:
+    w7 = make_workload("W7", 0)
+    small = dataclasses.replace(w7, nodes=w7.nodes[:40])
+    oracle = SystemSpec(name="dagwright-oracle", policy="critical_path")
+    record = run_one(RunSpec(workload="W7", system=oracle, mode="legacy", seed=0), workload=small)
+    assert record.notes["declared_output"] == "exact"
+    assert record.notes["truncated_answers"] == 0 and record.n_429 == 0
+    # max_tokens one above each real answer: only one token per call is left unused.
+    assert record.wasted_reservation == len(small.nodes)
+    assert record.ratio < 1.05
+
+
 def test_system_names_expand() -> None:
-    labels = [s.label for s in expand_systems(["dagwright", "B0", "dagwright-declared"])]
+    names = ["dagwright", "B0", "dagwright-declared", "dagwright-oracle"]
+    labels = [s.label for s in expand_systems(names)]
     assert labels == [
         "dagwright/fifo",
         "dagwright/fair",
@@ -131,6 +144,7 @@ def test_system_names_expand() -> None:
         "B0-naive-r2",
         "B0-naive-r10",
         "dagwright-declared/critical_path",
+        "dagwright-oracle/critical_path",
     ]
     with pytest.raises(ValueError, match="unknown system"):
         expand_systems(["B9"])

@@ -17,6 +17,7 @@ __all__ = [
     "DAGWRIGHT",
     "DECLARED",
     "NO_WARM",
+    "ORACLE",
     "POLICIES",
     "RunContext",
     "System",
@@ -28,6 +29,9 @@ __all__ = [
 DAGWRIGHT = "dagwright"
 #: Diagnostic: dagwright told each role's mean output (see `systems.dagwright`).
 DECLARED = "dagwright-declared"
+#: Diagnostic: dagwright told each call's exact output, with `max_tokens` sized to it: what
+#: the scheduler makes of the knowledge the lower bound has (see `systems.dagwright`).
+ORACLE = "dagwright-oracle"
 #: Diagnostic: dagwright without the warm-first gate (every shared-prefix call goes at once).
 NO_WARM = "dagwright-nowarm"
 POLICIES: tuple[str, ...] = ("fifo", "fair", "priority", "critical_path")
@@ -41,6 +45,9 @@ BASELINES: dict[str, System] = {
     "B2-cookbook": run_cookbook,
     "B3-langgraph": run_langgraph,
 }
+
+
+_DAGWRIGHT_VARIANTS = (DAGWRIGHT, DECLARED, ORACLE, NO_WARM)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,13 +64,14 @@ class SystemSpec:
 
     def runner(self) -> System:
         """The coroutine function running this system on a `RunContext`."""
-        if self.name in (DAGWRIGHT, DECLARED, NO_WARM):
+        if self.name in _DAGWRIGHT_VARIANTS:
             assert self.policy is not None
             return functools.partial(
                 run_dagwright,
                 policy=self.policy,
                 declare_output=self.name == DECLARED,
                 warm_first=self.name != NO_WARM,
+                oracle=self.name == ORACLE,
             )
         return BASELINES[self.name]
 
@@ -71,8 +79,9 @@ class SystemSpec:
 def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> list[SystemSpec]:
     """`["dagwright", "B0-naive-r2"]` -> specs; `dagwright/fifo` names one policy.
 
-    `B0` / `B1` / `B2` name every variant of that baseline; `dagwright-declared` and
-    `dagwright-nowarm` run the critical_path policy (or `dagwright-declared/<policy>`).
+    `B0` / `B1` / `B2` name every variant of that baseline; `dagwright-declared`,
+    `dagwright-oracle` and `dagwright-nowarm` run the critical_path policy (or
+    `dagwright-declared/<policy>`, ...).
     """
     specs: list[SystemSpec] = []
     for raw in names:
@@ -80,7 +89,7 @@ def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> li
         if not name:
             continue
         base, _, policy = name.partition("/")
-        if base in (DAGWRIGHT, DECLARED, NO_WARM):
+        if base in _DAGWRIGHT_VARIANTS:
             if policy and policy not in POLICIES:
                 raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
             if policy:
@@ -94,6 +103,6 @@ def expand_systems(names: list[str], policies: tuple[str, ...] = POLICIES) -> li
         elif any(b.startswith(name + "-") for b in BASELINES):
             specs += [SystemSpec(name=b) for b in BASELINES if b.startswith(name + "-")]
         else:
-            known = ", ".join([DAGWRIGHT, DECLARED, NO_WARM, *BASELINES])
+            known = ", ".join([*_DAGWRIGHT_VARIANTS, *BASELINES])
             raise ValueError(f"unknown system {name!r}; known: {known} (or dagwright/<policy>)")
     return list(dict.fromkeys(specs))

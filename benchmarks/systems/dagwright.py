@@ -8,7 +8,10 @@ output sizes are learned across alike calls.
 
 `declare_output=True` is a diagnostic, not a baseline: every call declares the mean real
 output of its role as `expected_output_tokens`, what a user who knows typical sizes
-would write. It separates the scheduler from the output predictor.
+would write. It separates the scheduler from the output predictor. `oracle=True` goes
+further: every call declares its own exact output and right-sizes `max_tokens` to it,
+which no client can know; it shows how close the scheduler comes to the lower bound
+given the bound's own knowledge.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import dataclasses
 import re
 import statistics
 from collections import Counter
+from collections.abc import Mapping
 
 from agents.anthropic_client import AnthropicClient
 from agents.client import LLMRequest
@@ -44,8 +48,12 @@ def kind_of(workload_name: str, node: BenchNode) -> str:
     return f"{workload_name}:{node.group}:{_DIGITS.sub('', node.id)}"
 
 
-def task_graph(ctx: RunContext) -> TaskGraph:
-    """The workload as a `TaskGraph` (estimates only: what a user would declare)."""
+def task_graph(ctx: RunContext, declared: Mapping[str, int | None] | None = None) -> TaskGraph:
+    """The workload as a `TaskGraph` (estimates only: what a user would declare).
+
+    `declared` overrides the nodes' declared expected outputs (the diagnostics' sizes).
+    """
+    sizes = declared if declared is not None else {}
     nodes = [
         TaskNode(
             id=node.id,
@@ -53,10 +61,8 @@ def task_graph(ctx: RunContext) -> TaskGraph:
             model=node.model,
             priority=node.priority,
             max_tokens=node.max_tokens,
-            expected_output_tokens=(
-                node.expected_output_tokens
-                if node.expected_output_tokens is not None
-                else min(node.max_tokens, DEFAULT_EXPECTED_OUTPUT_TOKENS)
+            expected_output_tokens=_declared_or_default(
+                sizes.get(node.id, node.expected_output_tokens), node.max_tokens
             ),
             input_tokens=node.input_tokens,
         )
@@ -65,10 +71,27 @@ def task_graph(ctx: RunContext) -> TaskGraph:
     return TaskGraph(nodes, caps=GraphCaps(max_nodes=max(10_000, len(nodes))))
 
 
+def _declared_or_default(declared: int | None, max_tokens: int) -> int:
+    if declared is not None:
+        return declared
+    return min(max_tokens, DEFAULT_EXPECTED_OUTPUT_TOKENS)
+
+
 async def run_dagwright(
-    ctx: RunContext, *, policy: str, declare_output: bool = False, warm_first: bool = True
+    ctx: RunContext,
+    *,
+    policy: str,
+    declare_output: bool = False,
+    warm_first: bool = True,
+    oracle: bool = False,
 ) -> SystemOutcome:
-    """Run the workload with split policy `policy` (`warm_first=False`: no warm-first gate)."""
+    """Run the workload with split policy `policy` (`warm_first=False`: no warm-first gate).
+
+    `declare_output`: each node declares its role's mean output. `oracle`: each node
+    declares its own exact output and sends `max_tokens` one above it (so a complete
+    answer is not reported as cut short): no real client knows this, it shows what the
+    scheduler makes of the sizes the lower bound is computed with.
+    """
     workload = ctx.workload
     nodes = {node.id: node for node in workload.nodes}
     kinds = {node.id: kind_of(workload.name, node) for node in workload.nodes}
@@ -79,6 +102,8 @@ async def run_dagwright(
             by_kind.setdefault(kinds[node.id], []).append(node.output_tokens)
         means = {kind: round(statistics.fmean(v)) for kind, v in by_kind.items()}
         declared = {node_id: means[kind] for node_id, kind in kinds.items()}
+    if oracle:
+        declared = {node.id: node.output_tokens for node in workload.nodes}
     budget = Budget(ctx.setup.client_limits, mode=ctx.setup.mode, policy=policy)
     client = AnthropicClient(http_client=ctx.http_client())
     prime_sdk(client.sdk)
@@ -93,7 +118,7 @@ async def run_dagwright(
             model=node.model,
             messages=[{"role": "user", "content": ctx.prompts[node.id]}],
             system=system_blocks(node),
-            max_tokens=node.max_tokens,
+            max_tokens=min(node.max_tokens, node.output_tokens + 1) if oracle else node.max_tokens,
             metadata={"emulator_output_tokens": node.output_tokens},
             extra_headers={TASK_HEADER: node.id},
         )
@@ -120,7 +145,7 @@ async def run_dagwright(
         )
 
     runner = Runner(
-        task_graph(ctx),
+        task_graph(ctx, declared if declare_output or oracle else None),
         execute,
         run_id=f"bench-{workload.name}-{ctx.seed}",
         on_failure="continue",
@@ -148,7 +173,7 @@ async def run_dagwright(
         lost=lost,
         notes={
             "policy": policy,
-            "declared_output": declare_output,
+            "declared_output": "exact" if oracle else declare_output,
             "calls": caller.calls,
             "caller_errors": dict(Counter({k.value: n for k, n in caller.errors.items()})),
             "budget_rate_limited": stats.rate_limited,
