@@ -213,10 +213,17 @@ class BudgetedCaller:
         kind = options.kind or options.task_id
         declared = options.expected_output_tokens is not None and kind not in self._outran
         sizing_key: str | None = None if declared else kind
-        if sizing_key is not None and self.budget.mode == "legacy":
-            # Ask for the caller's own max_tokens: the budget sends the learned (leaner)
-            # size only when the output bucket is short (`orchestrator.budget.resizing`).
-            max_tokens = request.max_tokens
+        lean: int | None = None
+        if self.budget.mode == "legacy":
+            if sizing_key is not None:
+                # Ask for the caller's own max_tokens: the budget sends the learned (leaner)
+                # size only when the output bucket is short (`orchestrator.budget.resizing`).
+                max_tokens = request.max_tokens
+            elif max_tokens < request.max_tokens:
+                # Sized from a declaration: the budget sends that size, and keeps the
+                # caller's for the case an answer outruns the declaration while this
+                # lease still waits (the kind is then re-sized: `_learn`).
+                lean, max_tokens, sizing_key = max_tokens, request.max_tokens, kind
         errors: list[LLMError] = []
         waited = 0.0
         started = self.clock.now()
@@ -237,6 +244,7 @@ class BudgetedCaller:
                 group=options.group,
                 weight=options.weight,
                 sizing_key=sizing_key,
+                lean_max_tokens=lean,
             ) as lease:
                 wait = self.clock.now() - asked
                 waited += wait
@@ -306,7 +314,8 @@ class BudgetedCaller:
                             )
                         max_tokens = request.max_tokens
                         expected = max(expected, response.usage.output_tokens)
-                        sizing_key = None  # the resend must keep the caller's max_tokens
+                        # The resend must keep the caller's max_tokens.
+                        sizing_key = lean = None
                         continue
                     return CallOutcome(
                         response=response,

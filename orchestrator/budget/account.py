@@ -124,10 +124,15 @@ class ModelAccount(ClassCapacity):
         weight: float = 1.0,
         max_tokens_cap: int | None = None,
         sizing_key: str | None = None,
+        lean_max_tokens: int | None = None,
     ) -> Lease:
         """Validate and size a lease (`size_lease`); `RequestTooLarge` if it can never fit.
 
         A `sizing_key` lets a later `resize` of that key re-size the lease while it waits.
+        `lean_max_tokens` (legacy mode, with a `sizing_key`): the lease goes with that
+        smaller `max_tokens` (sized from a declared output) and keeps the caller's for
+        later: once the key has a published sizing, the lease is re-sized as any other
+        (`resize`, and the caller's size when there is room).
         """
         if not weight > 0:
             raise ValueError(f"task {task_id!r}: weight must be > 0, got {weight}")
@@ -178,6 +183,18 @@ class ModelAccount(ClassCapacity):
             if sizing_key in self.sizings:
                 # Lean from the start; the caller's own size is kept for when there is room.
                 self._refresh(lease)
+            elif (
+                lean_max_tokens is not None
+                and self.mode == "legacy"
+                and lean_max_tokens < lease.max_tokens
+            ):
+                # Sized from its declaration; epoch -1 lets any published sizing replace it.
+                declared = Sizing(
+                    output_tokens=lease.declared_output_tokens,
+                    max_tokens=lean_max_tokens,
+                    epoch=-1,
+                )
+                self._apply(lease, declared)
         return lease
 
     def resize(self, key: str, *, output_tokens: int, max_tokens: int | None) -> None:
@@ -233,6 +250,10 @@ class ModelAccount(ClassCapacity):
         sizing = self.sizings.get(key) if key is not None else None
         if sizing is None or sizing.epoch == lease.sizing_epoch:
             return
+        self._apply(lease, sizing)
+
+    def _apply(self, lease: Lease, sizing: Sizing) -> None:
+        """Re-size `lease` to `sizing`, keeping the waiting demand in step."""
         before = lease.reserved
         buckets = self.buckets
         changed = apply_sizing(
@@ -256,6 +277,11 @@ class ModelAccount(ClassCapacity):
         """Legacy: whether a re-sized lease can go with its caller's size without holding
         the next lease back (see `orchestrator.budget.resizing`)."""
         if self.mode != "legacy" or lease.generous is None:
+            return False
+        if lease.sizing_key not in self.sizings:
+            # Lean from a declaration, and nothing learned of its kind yet: the declared
+            # size stands (going with the caller's size when a fan-out's first calls find
+            # room would take the room from the ones queued behind them).
             return False
         buckets = self.buckets
         if buckets is None:

@@ -157,6 +157,7 @@ class Budget:
         group: str | None = None,
         weight: float = 1.0,
         sizing_key: str | None = None,
+        lean_max_tokens: int | None = None,
     ) -> LeaseContext:
         """`async with budget.lease(...) as lease:` — wait for admission; see `acquire`."""
         return LeaseContext(
@@ -172,6 +173,7 @@ class Budget:
                 "group": group,
                 "weight": weight,
                 "sizing_key": sizing_key,
+                "lean_max_tokens": lean_max_tokens,
             },
         )
 
@@ -192,6 +194,7 @@ class Budget:
         group: str | None = None,
         weight: float = 1.0,
         sizing_key: str | None = None,
+        lean_max_tokens: int | None = None,
     ) -> Lease:
         """Wait until every bucket of `model`'s class can cover the call; return its lease.
 
@@ -200,7 +203,9 @@ class Budget:
         `max_tokens`: the most the caller would send; `lease.max_tokens` may be lower
         (capped by the policy and `max_tokens_cap`) and is what must be sent.
         `priority`, `tail` (seconds of DAG after this task), `group` and `weight` feed the
-        split policy. `sizing_key` tags the lease for `resize` while it waits. The caller
+        split policy. `sizing_key` tags the lease for `resize` while it waits;
+        `lean_max_tokens` (legacy) is the smaller size it goes with until its key has a
+        sizing (`ModelAccount.prepare`). The caller
         must `settle` or `release` the lease (the context manager releases it). Raises
         `RequestTooLarge` at once for a call that could never fit, `SpendLimitReached` once
         the spend cap is hit.
@@ -224,6 +229,7 @@ class Budget:
             weight=weight,
             max_tokens_cap=self.max_tokens_cap,
             sizing_key=sizing_key,
+            lean_max_tokens=lean_max_tokens,
         )
         lease._owner = self
         if account.try_admit(lease, now):

@@ -198,3 +198,47 @@ async def test_legacy_mode_running_leases_keep_what_the_server_admitted() -> Non
     b.resize(SONNET, "k", output_tokens=500, max_tokens=900)
     assert running.reserved_output == 8_000.0
     running.settle(usage(10, 400))
+
+
+async def test_a_declared_lean_size_stands_until_its_key_has_a_sizing() -> None:
+    b = budget()
+    # Sized from a declaration (600 of the caller's 2,000): it goes lean even with the
+    # bucket full, where a learned lean size would go with the caller's.
+    declared = await b.acquire(
+        "d0",
+        model=SONNET,
+        input_tokens=10,
+        max_tokens=2_000,
+        sizing_key="k",
+        lean_max_tokens=600,
+    )
+    assert (declared.max_tokens, declared.reserved_output) == (600, 600.0)
+    # Queued behind a hog, two more declared leases of the kind wait at 600 each.
+    hog = await b.acquire("hog", model=SONNET, input_tokens=10, max_tokens=9_000)
+    tasks = [
+        asyncio.create_task(
+            b.acquire(
+                f"d{i}",
+                model=SONNET,
+                input_tokens=10,
+                max_tokens=2_000,
+                sizing_key="k",
+                lean_max_tokens=600,
+            )
+        )
+        for i in (1, 2)
+    ]
+    await asyncio.sleep(0)
+    assert b.statistics()["sonnet-5"].output_tokens.waiting_demand == pytest.approx(1_200)
+    # An answer outran the declaration: the caller publishes what the kind taught. The
+    # waiting leases take it, and with the bucket roomy again, the caller's own size.
+    b.resize(SONNET, "k", output_tokens=1_200, max_tokens=1_500)
+    hog.settle(usage(10, 100))
+    leases = [await task for task in tasks]
+    assert [lease.max_tokens for lease in leases] == [2_000, 2_000]
+    # In actual mode max_tokens is not what the server reserves: the lean size is ignored.
+    actual = budget("actual")
+    lease = await actual.acquire(
+        "a", model=SONNET, input_tokens=10, max_tokens=2_000, sizing_key="k", lean_max_tokens=600
+    )
+    assert lease.max_tokens == 2_000

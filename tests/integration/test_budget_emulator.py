@@ -114,6 +114,35 @@ async def test_declared_outputs_far_too_low_lose_nothing(exhaustion: ExhaustionM
     assert lb.ratio(result.makespan) <= 2.0, (result.makespan, lb)
 
 
+async def test_declared_outputs_far_too_low_in_legacy_mode_cost_one_wave_of_resends() -> None:
+    # Legacy: the server reserves the max_tokens sent, sized from each call's declaration,
+    # here a third of what it writes. The first answers are cut short; from then on the
+    # calls still waiting go as undeclared ones do (the caller's max_tokens while the
+    # output bucket has room, the learned size under pressure), so only the calls sent
+    # before the first answers came back are sent twice.
+    config = emulator_config(accounting="legacy")
+    emulator = Emulator(config)
+    recorder = Recorder(emulator.app)
+    budget = Budget(LIMITS, mode="legacy")
+    jobs = make_jobs(300, seed=3, inputs=(1_000, 2_000), outputs=(600, 1_800), max_tokens=4_000)
+    async with client_on(recorder) as client:
+        result = await run_jobs(BudgetedCaller(client, budget), jobs, declare=1 / 3)
+
+    assert_all_succeeded(result, jobs)
+    lb = bound(jobs, config, "legacy")
+    report(
+        "declared x1/3 legacy",
+        makespan=result.makespan,
+        ratio=lb.ratio(result.makespan),
+        requests=len(recorder.arrivals),
+    )
+    assert emulator_rejections(emulator)["total"] == 0
+    # 340 requests and 1.18x here; every call was sent twice (600, 1.80x) while the
+    # waiting leases kept their declared size.
+    assert len(recorder.arrivals) <= 1.25 * len(jobs)
+    assert lb.ratio(result.makespan) <= 1.3, (result.makespan, lb)
+
+
 @pytest.mark.parametrize("accounting", ["legacy", "actual"])
 async def test_unknown_limits_are_learned_from_the_headers(accounting: AccountingMode) -> None:
     config = emulator_config(accounting=accounting)
