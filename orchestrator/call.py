@@ -118,8 +118,8 @@ class BudgetedCaller:
         self._cohorts: dict[str, set[object]] = {}
         self._sized_kinds: set[str] = set()
         #: legacy mode: kinds with a declared output that an answer outran (cut short at
-        #: the `max_tokens` sized from it); their calls made from then on are sized from
-        #: what the kind teaches (leases already waiting keep their declared size).
+        #: the `max_tokens` sized from it); sized from what they teach from then on (the
+        #: leases already waiting too: they carry the caller's max_tokens for that case).
         self._outran: set[str] = set()
         #: Calls sharing a cacheable prefix go writer first, then readers (None: off).
         self.cache_gate = (
