@@ -365,14 +365,14 @@ class BudgetedCaller:
         kind = options.kind or options.task_id
         truncated = response.stop_reason == "max_tokens"
         self.outputs.record(kind, response.usage.output_tokens, truncated=truncated)
-        if options.expected_output_tokens is None or kind in self._outran:
-            self._resize_waiting(request.model, kind)
-        elif truncated and self.budget.mode == "legacy":
+        declared = options.expected_output_tokens is not None
+        if declared and truncated and self.budget.mode == "legacy":
             # A declaration is a guess too: once an answer outruns the max_tokens sized
-            # from it, the kind's later calls go as undeclared ones do, with the caller's
-            # max_tokens while the output bucket has room and the learned size under
-            # pressure (each cut answer costs a whole resend).
+            # from it, the kind goes as undeclared ones do, with the caller's max_tokens
+            # while the output bucket has room and the learned size under pressure (each
+            # cut answer costs a whole resend).
             self._outran.add(kind)
+        if not declared or kind in self._outran:
             self._resize_waiting(request.model, kind)
 
     def _resize_waiting(self, model: str, kind: str) -> None:

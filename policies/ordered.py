@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from orchestrator.graph import LatencyModel
 from policies._heap import HeapQueue
 from policies.split import LeaseRequest, WaitQueue, cap_max_tokens
 
@@ -106,7 +107,7 @@ class CriticalPathPolicy(OrderedPolicy):
     """
 
     name: ClassVar[str] = "critical_path"
-    output_tokens_per_s: float = 60.0
+    output_tokens_per_s: float = LatencyModel().output_tokens_per_s
 
     def __post_init__(self) -> None:
         _check_share(self.max_share)
